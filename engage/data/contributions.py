@@ -1,0 +1,292 @@
+"""Ideas, comments and votes, each saved durably, corrected by revision, never lost."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from .. import vocab
+from ..db import device_id, get_db, new_id, utc_now
+from ..i18n import CONTENT_LANGUAGES
+from ..validation import InvalidInput, NotFound, choice, text
+from .participants import get_participant
+from .revisions import by_submission, current_revision, current_where, insert_first, revise
+
+
+def _consenting_participant(workshop_id: str, participant_id: str) -> dict:
+    participant = get_participant(workshop_id, participant_id)
+    if not participant["consent"]:
+        raise InvalidInput(
+            _l("Record the participant's consent before saving what they say."), "consent"
+        )
+    return participant
+
+
+def _idea_of_workshop(workshop_id: str, idea_id: str | None) -> str:
+    found = get_db().execute(
+        "select 1 from ideas i join workshops w on w.conversation_id = i.conversation_id"
+        " where i.id = ? and w.id = ?",
+        [idea_id or "", workshop_id],
+    ).fetchone()
+    if not found:
+        raise InvalidInput(_l("That idea is not part of this workshop's conversation."), "idea_id")
+    return idea_id
+
+
+def _prompt_of_workshop(workshop_id: str, prompt_id: str | None) -> str | None:
+    if not prompt_id:
+        return None
+    found = get_db().execute(
+        "select 1 from prompts p join workshops w on w.conversation_id = p.conversation_id"
+        " where p.id = ? and w.id = ?",
+        [prompt_id, workshop_id],
+    ).fetchone()
+    if not found:
+        raise InvalidInput(_l("That question is not part of this workshop's conversation."))
+    return prompt_id
+
+
+def _words(values: dict, participant: dict) -> dict:
+    """The participant's words in their language, and an optional translation."""
+    words = text(values.get("text"), field="text")
+    language = choice(
+        values.get("language") or participant["language"], CONTENT_LANGUAGES, field="language"
+    )
+    translation = text(values.get("translation"), field="translation", required=False)
+    translation_language = None
+    if translation:
+        translation_language = choice(
+            values.get("translation_language") or "en",
+            CONTENT_LANGUAGES,
+            field="translation_language",
+        )
+    return {
+        "text": words,
+        "language": language,
+        "translation": translation,
+        "translation_language": translation_language,
+    }
+
+
+def record_exposure(
+    workshop_id: str, participant_id: str, idea_ids, *, channel: str, entered_by: str | None
+) -> int:
+    """Note that the participant was shown these ideas; saying so twice changes nothing."""
+    db = get_db()
+    added = 0
+    with db.atomic():
+        for idea_id in idea_ids:
+            cursor = db.execute(
+                "insert or ignore into exposures (id, participant_id, idea_id, workshop_id,"
+                " channel, entered_by, device_id, created_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    new_id(), participant_id, idea_id, workshop_id, channel, entered_by,
+                    device_id(), utc_now(),
+                ],
+            )
+            added += cursor.rowcount
+    return added
+
+
+def exposed_idea_ids(participant_id: str) -> set[str]:
+    return {
+        r[0]
+        for r in get_db().execute(
+            "select idea_id from exposures where participant_id = ?", [participant_id]
+        )
+    }
+
+
+def add_idea(workshop_id, participant_id, values: dict, *, channel, entered_by, submission_id=None):
+    """Save a new idea in the participant's own words."""
+    db = get_db()
+    with db.atomic():
+        existing = by_submission("contributions", submission_id)
+        if existing:
+            return existing
+        participant = _consenting_participant(workshop_id, participant_id)
+        row = {
+            "kind": "idea",
+            "status": "active",
+            "workshop_id": workshop_id,
+            "participant_id": participant_id,
+            "idea_id": None,
+            "prompt_id": _prompt_of_workshop(workshop_id, values.get("prompt_id")),
+            "vote": None,
+            "channel": channel,
+            **_words(values, participant),
+        }
+        return insert_first("contributions", row, entered_by=entered_by, submission_id=submission_id)
+
+
+def add_comment(
+    workshop_id, participant_id, idea_id, values: dict, *, channel, entered_by, submission_id=None
+):
+    """Save a comment on one of the conversation's ideas; the idea counts as shown."""
+    db = get_db()
+    with db.atomic():
+        existing = by_submission("contributions", submission_id)
+        if existing:
+            return existing
+        participant = _consenting_participant(workshop_id, participant_id)
+        row = {
+            "kind": "comment",
+            "status": "active",
+            "workshop_id": workshop_id,
+            "participant_id": participant_id,
+            "idea_id": _idea_of_workshop(workshop_id, idea_id),
+            "prompt_id": None,
+            "vote": None,
+            "channel": channel,
+            **_words(values, participant),
+        }
+        saved = insert_first("contributions", row, entered_by=entered_by, submission_id=submission_id)
+        record_exposure(
+            workshop_id, participant_id, [idea_id], channel=channel, entered_by=entered_by
+        )
+        return saved
+
+
+def current_vote(participant_id: str, idea_id: str) -> dict | None:
+    rows = list(
+        get_db().query(
+            "select * from contributions c where c.participant_id = ? and c.idea_id = ?"
+            f" and c.kind = 'vote' and {current_where('c', 'contributions')}",
+            [participant_id, idea_id],
+        )
+    )
+    return rows[0] if rows else None
+
+
+def record_vote(
+    workshop_id, participant_id, idea_id, vote, *, channel, entered_by, submission_id=None
+):
+    """Save agree, disagree or unsure; a changed mind is a new revision of the same vote."""
+    vote = choice(vote, vocab.VOTES, field="vote", required=True)
+    db = get_db()
+    with db.atomic():
+        existing = by_submission("contributions", submission_id)
+        if existing:
+            return existing
+        _consenting_participant(workshop_id, participant_id)
+        _idea_of_workshop(workshop_id, idea_id)
+        previous = current_vote(participant_id, idea_id)
+        if previous:
+            saved = revise(
+                "contributions",
+                previous["id"],
+                {"vote": vote, "status": "active", "channel": channel},
+                entered_by=entered_by,
+                submission_id=submission_id,
+            )
+        else:
+            saved = insert_first(
+                "contributions",
+                {
+                    "kind": "vote",
+                    "status": "active",
+                    "workshop_id": workshop_id,
+                    "participant_id": participant_id,
+                    "idea_id": idea_id,
+                    "prompt_id": None,
+                    "vote": vote,
+                    "channel": channel,
+                    "text": None,
+                    "language": None,
+                    "translation": None,
+                    "translation_language": None,
+                },
+                entered_by=entered_by,
+                submission_id=submission_id,
+            )
+        record_exposure(
+            workshop_id, participant_id, [idea_id], channel=channel, entered_by=entered_by
+        )
+        return saved
+
+
+def get_contribution(workshop_id: str, record_id: str) -> dict:
+    row = current_revision("contributions", record_id)
+    if row["workshop_id"] != workshop_id:
+        raise NotFound(record_id)
+    return row
+
+
+def correct_contribution(
+    workshop_id, record_id, values: dict, *, expected_revision_id, entered_by, submission_id=None
+):
+    """Save a correction as a new revision naming the one it replaces."""
+    db = get_db()
+    with db.atomic():
+        existing = by_submission("contributions", submission_id)
+        if existing:
+            return existing
+        old = get_contribution(workshop_id, record_id)
+        if old["status"] != "active":
+            raise InvalidInput(_l("This entry was undone, so it cannot be corrected."))
+        participant = get_participant(workshop_id, old["participant_id"])
+        if old["kind"] == "vote":
+            changes = {"vote": choice(values.get("vote"), vocab.VOTES, field="vote", required=True)}
+        else:
+            changes = _words(values, participant)
+        return revise(
+            "contributions",
+            record_id,
+            changes,
+            entered_by=entered_by,
+            expected_revision_id=expected_revision_id,
+            submission_id=submission_id,
+        )
+
+
+def undo(workshop_id: str, revision_id: str, *, entered_by: str | None) -> dict:
+    """Take back a save: a new entry is withdrawn, a correction is reversed.
+
+    Nothing is deleted; the undo is itself a revision, so the history stays whole.
+    """
+    db = get_db()
+    with db.atomic():
+        rows = list(
+            db.query("select * from contributions where revision_id = ?", [revision_id or ""])
+        )
+        if not rows or rows[0]["workshop_id"] != workshop_id:
+            raise NotFound(revision_id)
+        row = rows[0]
+        current = current_revision("contributions", row["id"])
+        if current["revision_id"] != row["revision_id"]:
+            raise InvalidInput(_l("That entry has changed since, so it cannot be undone here."))
+        if row["status"] != "active":
+            raise InvalidInput(_l("That entry has already been undone."))
+        if row["replaces"]:
+            before = list(
+                db.query("select * from contributions where revision_id = ?", [row["replaces"]])
+            )[0]
+            keep = ("text", "language", "translation", "translation_language", "vote", "status")
+            changes = {k: before[k] for k in keep}
+        else:
+            changes = {"status": "withdrawn"}
+        return revise("contributions", row["id"], changes, entered_by=entered_by)
+
+
+def list_for_participant(participant_id: str) -> list[dict]:
+    return list(
+        get_db().query(
+            "select c.*, u.username as entered_by_name from contributions c"
+            " left join users u on u.id = c.entered_by"
+            f" where c.participant_id = ? and c.status = 'active'"
+            f" and {current_where('c', 'contributions')} order by c.created_at",
+            [participant_id],
+        )
+    )
+
+
+def revision_history(workshop_id: str, record_id: str) -> list[dict]:
+    rows = list(
+        get_db().query(
+            "select c.*, u.username as entered_by_name from contributions c"
+            " left join users u on u.id = c.entered_by where c.id = ? order by c.revision",
+            [record_id],
+        )
+    )
+    if not rows or rows[0]["workshop_id"] != workshop_id:
+        raise NotFound(record_id)
+    return rows

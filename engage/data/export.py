@@ -1,0 +1,142 @@
+"""The export: every row with its UUID, device, revision and provenance, streamed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..db import connect, get_db
+from .revisions import current_where
+
+TABLES = ("contributions", "participants", "ideas", "workshops", "exposures")
+FORMATS = ("csv", "jsonl")
+
+_QUERIES = {
+    "contributions": (
+        "select c.id, c.revision_id, c.revision, c.replaces, c.status, c.kind,"
+        " c.workshop_id, w.conversation_id, c.participant_id, p.code as participant_code,"
+        " c.idea_id, c.prompt_id, c.text, c.language, c.translation, c.translation_language,"
+        " c.vote, c.channel, c.entered_by, u.username as entered_by_name, c.device_id,"
+        " c.created_at, w.sample"
+        " from contributions c join workshops w on w.id = c.workshop_id"
+        " left join users u on u.id = c.entered_by"
+        " left join participants p on p.id = c.participant_id"
+        f" and {current_where('p', 'participants')}"
+        " {where} order by c.created_at, c.revision"
+    ),
+    "participants": (
+        "select p.id, p.revision_id, p.revision, p.replaces, p.workshop_id, p.code, p.channel,"
+        " p.language, p.consent, p.consent_at, {demographics} p.entered_by,"
+        " u.username as entered_by_name, p.device_id, p.created_at"
+        " from participants p left join users u on u.id = p.entered_by"
+        " {where} order by p.created_at, p.revision"
+    ),
+    "ideas": (
+        "select i.id, i.conversation_id, c.slug as conversation_slug, i.position, i.source,"
+        " i.text, i.easy_read, i.device_id, i.created_at"
+        " from ideas i join conversations c on c.id = i.conversation_id"
+        " order by c.created_at, i.position"
+    ),
+    "workshops": (
+        "select w.id, w.conversation_id, w.title, w.date, w.postcode_district, w.tags,"
+        " w.languages, w.sample, w.device_id, w.created_at, w.created_by,"
+        " (select group_concat(u.username, ';') from workshop_facilitators f"
+        " join users u on u.id = f.user_id where f.workshop_id = w.id) as facilitators"
+        " from workshops w order by w.date, w.created_at"
+    ),
+    "exposures": (
+        "select e.id, e.participant_id, e.idea_id, e.workshop_id, e.channel, e.entered_by,"
+        " e.device_id, e.created_at from exposures e order by e.created_at"
+    ),
+}
+_DEMOGRAPHICS = (
+    "p.age_band, p.ethnic_group, p.disability, p.sex, p.gender_identity,"
+    " p.sexual_orientation, p.postcode_district, p.role,"
+)
+
+
+def rows(
+    table: str, *, all_revisions: bool = False, demographics: bool = True, db=None
+) -> tuple[list[str], Iterator[dict]]:
+    """The columns of one export table and its rows, read one at a time from a cursor.
+
+    Only the latest revision of each record unless ``all_revisions``; demographic
+    columns only when the reader may see them.
+    """
+    if table not in TABLES:
+        raise ValueError(table)
+    alias = {"contributions": "c", "participants": "p"}.get(table)
+    where = ""
+    if alias and not all_revisions:
+        where = "where " + current_where(alias, table)
+    sql = _QUERIES[table].format(where=where, demographics=_DEMOGRAPHICS if demographics else "")
+    cursor = (db or get_db()).execute(sql)
+    columns = [d[0] for d in cursor.description]
+    return columns, (dict(zip(columns, values)) for values in cursor)
+
+
+def csv_chunks(columns: list[str], records: Iterator[dict]) -> Iterator[str]:
+    """CSV text in chunks, header first, so a download starts at once."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\r\n")
+    writer.writeheader()
+    for n, record in enumerate(records):
+        writer.writerow(record)
+        if n % 500 == 499:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def jsonl_chunks(records: Iterator[dict]) -> Iterator[str]:
+    """JSON Lines; JSON-valued columns (texts per language, tags) stay structured."""
+    batch = []
+    for record in records:
+        for key in ("text", "easy_read", "tags", "languages"):
+            value = record.get(key)
+            if isinstance(value, str) and value[:1] in "[{":
+                try:
+                    record[key] = json.loads(value)
+                except ValueError:
+                    pass
+        batch.append(json.dumps(record, ensure_ascii=False))
+        if len(batch) >= 500:
+            yield "\n".join(batch) + "\n"
+            batch = []
+    if batch:
+        yield "\n".join(batch) + "\n"
+
+
+def chunks(table: str, fmt: str, **options) -> Iterator[str]:
+    if fmt not in FORMATS:
+        raise ValueError(fmt)
+    columns, records = rows(table, **options)
+    return csv_chunks(columns, records) if fmt == "csv" else jsonl_chunks(records)
+
+
+def stream(database_path: str, table: str, fmt: str, **options) -> Iterator[str]:
+    """Chunks read on a connection of their own, so a long download outlives the request."""
+    db = connect(database_path)
+    try:
+        yield from chunks(table, fmt, db=db, **options)
+    finally:
+        db.close()
+
+
+def write_all(out_dir: Path, fmt: str, **options) -> list[Path]:
+    """Write every export table into ``out_dir``; each file appears whole or not at all."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for table in TABLES:
+        target = out_dir / f"{table}.{fmt}"
+        partial = target.with_name(target.name + ".partial")
+        with partial.open("w", encoding="utf-8", newline="") as handle:
+            for chunk in chunks(table, fmt, **options):
+                handle.write(chunk)
+        partial.replace(target)
+        written.append(target)
+    return written

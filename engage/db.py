@@ -1,0 +1,80 @@
+"""Per-request SQLite connections in WAL mode, migrated on first use."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+from flask import Flask, current_app, g
+
+_migrate_lock = threading.Lock()
+
+
+def new_id() -> str:
+    """A UUID made on this device, so records from many laptops never collide."""
+    return str(uuid.uuid4())
+
+
+def utc_now() -> str:
+    """An ISO 8601 UTC timestamp with microseconds, sortable as text."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def connect(path: str | Path) -> sqlite_utils.Database:
+    """Open the database with the pragmas that make an acknowledged save durable.
+
+    WAL lets readers carry on during writes; synchronous=FULL syncs the log on every
+    commit, so a save confirmed on screen survives a power cut.
+    """
+    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+    db = sqlite_utils.Database(conn, execute_plugins=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA busy_timeout=30000")
+    return db
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    """Apply any pending migrations (a new database gets the whole schema)."""
+    from .migrations import migrations
+
+    migrations.apply(db)
+
+
+def get_db() -> sqlite_utils.Database:
+    """The request's database, migrated the first time this app opens it."""
+    if "db" not in g:
+        app = current_app
+        db = connect(app.config["DATABASE"])
+        state = app.extensions.setdefault("engage.db", {"migrated": False})
+        if not state["migrated"]:
+            with _migrate_lock:
+                if not state["migrated"]:
+                    migrate(db)
+                    state["migrated"] = True
+        g.db = db
+    return g.db
+
+
+def close_db(_exc: BaseException | None = None) -> None:
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+def device_id() -> str:
+    """This instance's device UUID, stamped on every record it creates."""
+    cached = current_app.extensions.get("engage.device_id")
+    if cached is None:
+        row = get_db().execute("select id from device limit 1").fetchone()
+        cached = current_app.extensions["engage.device_id"] = row[0]
+    return cached
+
+
+def init_app(app: Flask) -> None:
+    app.teardown_appcontext(close_db)

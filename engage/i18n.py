@@ -1,0 +1,55 @@
+"""Locale choice and Babel set-up; the one list of supported locales lives here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from babel import Locale
+from flask import Flask, g, request, session
+from flask_babel import Babel
+
+#: Locales the interface is offered in; the source language comes first.
+SUPPORTED_LOCALES = ("en",)
+
+#: Languages that consultation content (prompts, ideas) and participants' words may be
+#: written in: English and the main other languages of England and its refugee groups.
+CONTENT_LANGUAGES = ("en", "pl", "ro", "pa", "ur", "pt", "es", "ar", "bn", "gu", "so", "uk")
+
+TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+
+
+def select_locale() -> str:
+    """The signed-in user's own setting, then the session's choice, then the browser."""
+    user = g.get("user")
+    if user and user.get("locale") in SUPPORTED_LOCALES:
+        return user["locale"]
+    chosen = session.get("locale")
+    if chosen in SUPPORTED_LOCALES:
+        return chosen
+    return request.accept_languages.best_match(SUPPORTED_LOCALES) or SUPPORTED_LOCALES[0]
+
+
+def text_direction(locale_code: str) -> str:
+    """'rtl' or 'ltr' for the <html dir> attribute, from Babel's locale data."""
+    return Locale.parse(locale_code).text_direction
+
+
+def locale_display_name(code: str) -> str:
+    """A language's name written in that language, for switches and pickers."""
+    return Locale.parse(code).get_display_name(code) or code
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
+    Babel(app, locale_selector=select_locale)
+    app.context_processor(_template_context)
+
+
+def _template_context() -> dict:
+    from flask_babel import get_locale
+
+    code = str(get_locale() or "en")
+    return {
+        "html_lang": code.replace("_", "-"),
+        "html_dir": text_direction(code),
+    }

@@ -1,0 +1,81 @@
+"""Sign-in state, role checks, CSRF protection and security headers."""
+
+from __future__ import annotations
+
+import functools
+
+from flask import Flask, abort, g, redirect, request, session, url_for
+from flask_wtf.csrf import CSRFProtect
+
+from .db import new_id
+
+csrf = CSRFProtect()
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+
+
+def load_user() -> None:
+    from .data.users import get_user
+
+    g.user = None
+    user_id = session.get("user_id")
+    if user_id:
+        g.user = get_user(user_id)
+        if g.user is None:
+            session.clear()
+
+
+def login_required(view):
+    """Send anyone not signed in to the sign-in page, then back here."""
+
+    @functools.wraps(view)
+    def wrapped(**kwargs):
+        if g.user is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(**kwargs)
+
+    return wrapped
+
+
+def roles_required(*roles: str):
+    """Allow only these roles; others get a 403 page that says why."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        @login_required
+        def wrapped(**kwargs):
+            if g.user["role"] not in roles:
+                abort(403)
+            return view(**kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def sees_demographics(user: dict | None) -> bool:
+    """Demographic answers are for coordinators and admins only."""
+    return bool(user) and user["role"] in ("admin", "coordinator")
+
+
+def _headers(response):
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.endpoint != "static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    csrf.init_app(app)
+    app.before_request(load_user)
+    app.after_request(_headers)
+    app.jinja_env.globals["sees_demographics"] = sees_demographics
+    # A fresh id in each rendered form lets a resent form be recognised, not saved twice.
+    app.jinja_env.globals["new_submission_id"] = new_id

@@ -1,0 +1,20 @@
+"""Default settings; an instance's config.py or a test mapping overrides them."""
+
+from datetime import timedelta
+
+
+class Defaults:
+    """Safe defaults for a workshop laptop served on the loopback address."""
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    WTF_CSRF_TIME_LIMIT = None  # a workshop page may stay open all afternoon
+    MAX_CONTENT_LENGTH = 1 * 1024 * 1024
+    MAX_TEXT_LENGTH = 5000
+    LOGIN_FREE_FAILURES = 5
+    LOGIN_MAX_DELAY_SECONDS = 900
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_DEFAULT_TIMEZONE = "Europe/London"
+    DATABASE = None
+    HUB = False

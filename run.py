@@ -1,0 +1,43 @@
+"""Serve engage with waitress: ``python run.py [--host H] [--port P] [--hub] [--instance DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve engage on this laptop.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=5000, help="port to listen on")
+    parser.add_argument("--hub", action="store_true", help="run as the coordinators' hub")
+    parser.add_argument("--instance", help="instance folder (default: ./instance)")
+    parser.add_argument("--threads", type=int, default=8, help="worker threads")
+    args = parser.parse_args(argv)
+
+    instance = Path(args.instance or Path(__file__).resolve().parent / "instance").resolve()
+    os.environ["ENGAGE_INSTANCE"] = str(instance)
+
+    from waitress import serve
+
+    from engage import create_app
+    from engage.db import connect, migrate
+
+    app = create_app()
+    app.config["HUB"] = args.hub
+    database = connect(app.config["DATABASE"])
+    migrate(database)  # create or upgrade the database before the first visitor
+    database.close()
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("engage").info(
+        "engage is serving http://%s:%s/ from %s", args.host, args.port, instance
+    )
+    print(f"engage: open http://{args.host}:{args.port}/ in a browser", flush=True)
+    serve(app, host=args.host, port=args.port, threads=args.threads, ident="engage")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Fixtures: an app on a real SQLite file in a temp dir, its client and CLI runner."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from engage import create_app
+from engage.data import users
+from engage.db import get_db
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "SECRET_KEY": "test-secret-key",
+        }
+    )
+    yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+class Session:
+    """A signed-in browser-like client that sends the page's CSRF token with each form."""
+
+    def __init__(self, client):
+        self.client = client
+        self._token = None
+
+    def get(self, url, **kw):
+        response = self.client.get(url, **kw)
+        if response.mimetype == "text/html":
+            found = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
+            if found:
+                self._token = found.group(1)
+        return response
+
+    def post(self, url, data=None, **kw):
+        if self._token is None:
+            self.get("/login")
+        data = {"csrf_token": self._token, **(data or {})}
+        response = self.client.post(url, data=data, **kw)
+        if response.status_code in (302, 303) and response.location.startswith("/"):
+            self.get(response.location)  # as a browser would, picking up the new token
+        return response
+
+
+def make_user(app, username, role, password=PASSWORD):
+    with app.app_context():
+        return users.create_user(username, password, role)
+
+
+def sign_in(client, username, password=PASSWORD):
+    session = Session(client)
+    session.get("/login")
+    response = session.post("/login", {"username": username, "password": password})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return session
+
+
+@pytest.fixture
+def admin(app, client):
+    make_user(app, "ada", "admin")
+    return sign_in(client, "ada")
+
+
+@pytest.fixture
+def sample(app):
+    """The sample consultation loaded into the app's database."""
+    from engage.data.demo import load_sample
+
+    with app.app_context():
+        return load_sample(None)
+
+
+def query(app, sql, params=()):
+    with app.app_context():
+        return list(get_db().query(sql, params))
