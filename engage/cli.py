@@ -76,10 +76,21 @@ def demo_load(as_json):
 
 
 @click.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv",
-              show_default=True, help="File format.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Folder to write the files into.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl"]),
+    default="csv",
+    show_default=True,
+    help="File format.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write the files into.",
+)
 @click.option("--all-revisions", is_flag=True, help="Include every revision, not only the latest.")
 @click.option("--json", "as_json", is_flag=True, help="Print the files written as JSON.")
 @with_appcontext

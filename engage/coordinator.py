@@ -94,7 +94,9 @@ def add_item(conversation_id, kind):
             400,
         )
     flash(_("Added.") if kind == "ideas" else _("Question added."), "success")
-    return redirect(url_for("coordinator.conversation", conversation_id=conversation_id) + f"#{kind}")
+    return redirect(
+        url_for("coordinator.conversation", conversation_id=conversation_id) + f"#{kind}"
+    )
 
 
 @bp.route("/<kind>/<item_id>/edit", methods=["GET", "POST"])
@@ -140,9 +142,7 @@ def load_sample():
 @bp.route("/export")
 @roles_required(*STAFF)
 def export_page():
-    return render_template(
-        "coordinator/export.html", tables=export.TABLES, formats=export.FORMATS
-    )
+    return render_template("coordinator/export.html", tables=export.TABLES, formats=export.FORMATS)
 
 
 @bp.route("/export/<table>.<fmt>")

@@ -10,18 +10,30 @@ from werkzeug.exceptions import HTTPException
 from .validation import NotFound
 
 MESSAGES = {
-    400: (_l("Something in that request was not right"),
-          _l("Go back, check what you entered and try again.")),
-    403: (_l("This page is not for your account"),
-          _l("Your role does not include this page. Ask a coordinator if you need it.")),
-    404: (_l("Page not found"),
-          _l("There is nothing here, or it belongs to a workshop you do not run.")),
+    400: (
+        _l("Something in that request was not right"),
+        _l("Go back, check what you entered and try again."),
+    ),
+    403: (
+        _l("This page is not for your account"),
+        _l("Your role does not include this page. Ask a coordinator if you need it."),
+    ),
+    404: (
+        _l("Page not found"),
+        _l("There is nothing here, or it belongs to a workshop you do not run."),
+    ),
     405: (_l("That action is not allowed here"), _l("Go back and use the buttons on the page.")),
-    413: (_l("That was too much to send at once"),
-          _l("Shorten the text or send a smaller file, then try again.")),
-    500: (_l("Something went wrong on this laptop"),
-          _l("Nothing you saved before this was lost. Go back and try again; if it keeps "
-             "happening, tell your coordinator the time it happened.")),
+    413: (
+        _l("That was too much to send at once"),
+        _l("Shorten the text or send a smaller file, then try again."),
+    ),
+    500: (
+        _l("Something went wrong on this laptop"),
+        _l(
+            "Nothing you saved before this was lost. Go back and try again; if it keeps "
+            "happening, tell your coordinator the time it happened."
+        ),
+    ),
 }
 
 
@@ -39,8 +51,10 @@ def init_app(app: Flask) -> None:
         app.logger.warning("CSRF check failed on %s", request.path)
         return render_error(
             400,
-            _l("This form had expired or was not sent by engage, so nothing was saved. "
-               "Go back, reload the page and try again."),
+            _l(
+                "This form had expired or was not sent by engage, so nothing was saved. "
+                "Go back, reload the page and try again."
+            ),
         )
 
     @app.errorhandler(NotFound)

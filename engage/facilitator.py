@@ -221,9 +221,7 @@ def add_idea(workshop_id, participant_id):
     )
 
 
-@bp.route(
-    "/<workshop_id>/participants/<participant_id>/ideas/<idea_id>/comments", methods=["POST"]
-)
+@bp.route("/<workshop_id>/participants/<participant_id>/ideas/<idea_id>/comments", methods=["POST"])
 @login_required
 def add_comment(workshop_id, participant_id, idea_id):
     return _capture(

@@ -157,7 +157,7 @@ def m0001_initial(db: Database) -> None:
             created_at text not null,
             unique (participant_id, idea_id)
         );
-        """
+        """,
     )
     db["device"].insert(
         {"id": str(uuid.uuid4()), "name": platform.node() or "laptop", "created_at": now}

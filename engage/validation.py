@@ -46,9 +46,7 @@ def postcode_district(value: str | None, *, required: bool, field: str = "postco
             field,
         )
     if not _DISTRICT.match(cleaned):
-        raise InvalidInput(
-            _l("Enter the first part of a UK postcode, such as LS6 or E1."), field
-        )
+        raise InvalidInput(_l("Enter the first part of a UK postcode, such as LS6 or E1."), field)
     return cleaned
 
 

@@ -22,11 +22,15 @@ def _consenting_participant(workshop_id: str, participant_id: str) -> dict:
 
 
 def _idea_of_workshop(workshop_id: str, idea_id: str | None) -> str:
-    found = get_db().execute(
-        "select 1 from ideas i join workshops w on w.conversation_id = i.conversation_id"
-        " where i.id = ? and w.id = ?",
-        [idea_id or "", workshop_id],
-    ).fetchone()
+    found = (
+        get_db()
+        .execute(
+            "select 1 from ideas i join workshops w on w.conversation_id = i.conversation_id"
+            " where i.id = ? and w.id = ?",
+            [idea_id or "", workshop_id],
+        )
+        .fetchone()
+    )
     if not found:
         raise InvalidInput(_l("That idea is not part of this workshop's conversation."), "idea_id")
     return idea_id
@@ -35,11 +39,15 @@ def _idea_of_workshop(workshop_id: str, idea_id: str | None) -> str:
 def _prompt_of_workshop(workshop_id: str, prompt_id: str | None) -> str | None:
     if not prompt_id:
         return None
-    found = get_db().execute(
-        "select 1 from prompts p join workshops w on w.conversation_id = p.conversation_id"
-        " where p.id = ? and w.id = ?",
-        [prompt_id, workshop_id],
-    ).fetchone()
+    found = (
+        get_db()
+        .execute(
+            "select 1 from prompts p join workshops w on w.conversation_id = p.conversation_id"
+            " where p.id = ? and w.id = ?",
+            [prompt_id, workshop_id],
+        )
+        .fetchone()
+    )
     if not found:
         raise InvalidInput(_l("That question is not part of this workshop's conversation."))
     return prompt_id
@@ -79,8 +87,14 @@ def record_exposure(
                 "insert or ignore into exposures (id, participant_id, idea_id, workshop_id,"
                 " channel, entered_by, device_id, created_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    new_id(), participant_id, idea_id, workshop_id, channel, entered_by,
-                    device_id(), utc_now(),
+                    new_id(),
+                    participant_id,
+                    idea_id,
+                    workshop_id,
+                    channel,
+                    entered_by,
+                    device_id(),
+                    utc_now(),
                 ],
             )
             added += cursor.rowcount
@@ -115,7 +129,9 @@ def add_idea(workshop_id, participant_id, values: dict, *, channel, entered_by, 
             "channel": channel,
             **_words(values, participant),
         }
-        return insert_first("contributions", row, entered_by=entered_by, submission_id=submission_id)
+        return insert_first(
+            "contributions", row, entered_by=entered_by, submission_id=submission_id
+        )
 
 
 def add_comment(
@@ -139,7 +155,9 @@ def add_comment(
             "channel": channel,
             **_words(values, participant),
         }
-        saved = insert_first("contributions", row, entered_by=entered_by, submission_id=submission_id)
+        saved = insert_first(
+            "contributions", row, entered_by=entered_by, submission_id=submission_id
+        )
         record_exposure(
             workshop_id, participant_id, [idea_id], channel=channel, entered_by=entered_by
         )

@@ -159,7 +159,8 @@ def update_item_texts(table: str, item_id: str, texts: dict, easy_read: dict) ->
         current = _decode(rows[0], "text")
         column = "idea_id" if table == "ideas" else "prompt_id"
         used = db.execute(
-            f"select exists(select 1 from contributions where {column} = ?)", [item_id]  # noqa: S608
+            f"select exists(select 1 from contributions where {column} = ?)",
+            [item_id],  # noqa: S608
         ).fetchone()[0]
         if used and texts["en"] != current["text"].get("en"):
             raise InvalidInput(

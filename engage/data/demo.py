@@ -23,8 +23,7 @@ DESCRIPTION = {
 PROMPTS = [
     (
         {
-            "en": "What would make it easier for you to get help from health and care "
-            "services?",
+            "en": "What would make it easier for you to get help from health and care services?",
             "pl": "Co ułatwiłoby Ci uzyskanie pomocy od służby zdrowia i opieki?",
         },
         {"en": "What would help you get care?"},
@@ -81,8 +80,11 @@ IDEAS = [
 ]
 SAMPLE_WORDS = [
     ("en", "A bus pass for appointments would mean I actually get there.", None),
-    ("pl", "Chciałabym, żeby fizjoterapeuta mówił wolniej i pokazywał ćwiczenia.",
-     "I would like the physiotherapist to speak slowly and show me the exercises."),
+    (
+        "pl",
+        "Chciałabym, żeby fizjoterapeuta mówił wolniej i pokazywał ćwiczenia.",
+        "I would like the physiotherapist to speak slowly and show me the exercises.",
+    ),
     ("en", "Nobody tells you what happens after the ambulance leaves.", None),
 ]
 
@@ -112,10 +114,15 @@ def load_sample(created_by: str | None) -> dict:
             participants.record_consent(workshop["id"], person["id"], True, entered_by=created_by)
             kwargs = {"channel": "facilitator", "entered_by": created_by}
             contributions.add_idea(
-                workshop["id"], person["id"],
-                {"text": words, "language": lang, "translation": translation,
-                 "translation_language": "en" if translation else None,
-                 "prompt_id": prompts[n % len(prompts)]["id"]},
+                workshop["id"],
+                person["id"],
+                {
+                    "text": words,
+                    "language": lang,
+                    "translation": translation,
+                    "translation_language": "en" if translation else None,
+                    "prompt_id": prompts[n % len(prompts)]["id"],
+                },
                 **kwargs,
             )
             for i, idea in enumerate(ideas):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -75,7 +76,7 @@ def rows(
     sql = _QUERIES[table].format(where=where, demographics=_DEMOGRAPHICS if demographics else "")
     cursor = (db or get_db()).execute(sql)
     columns = [d[0] for d in cursor.description]
-    return columns, (dict(zip(columns, values)) for values in cursor)
+    return columns, (dict(zip(columns, values, strict=False)) for values in cursor)
 
 
 def csv_chunks(columns: list[str], records: Iterator[dict]) -> Iterator[str]:
@@ -99,10 +100,8 @@ def jsonl_chunks(records: Iterator[dict]) -> Iterator[str]:
         for key in ("text", "easy_read", "tags", "languages"):
             value = record.get(key)
             if isinstance(value, str) and value[:1] in "[{":
-                try:
+                with contextlib.suppress(ValueError):
                     record[key] = json.loads(value)
-                except ValueError:
-                    pass
         batch.append(json.dumps(record, ensure_ascii=False))
         if len(batch) >= 500:
             yield "\n".join(batch) + "\n"

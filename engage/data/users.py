@@ -90,7 +90,7 @@ def get_user(user_id: str) -> dict | None:
     row = get_db().execute("select * from users where id = ? and active = 1", [user_id])
     cols = [c[0] for c in row.description]
     found = row.fetchone()
-    return dict(zip(cols, found)) if found else None
+    return dict(zip(cols, found, strict=False)) if found else None
 
 
 def list_users() -> list[dict]:

@@ -36,7 +36,9 @@ def _parse_date(value: str | None) -> str:
     try:
         return Date.fromisoformat((value or "").strip()).isoformat()
     except ValueError:
-        raise InvalidInput(_l("Enter the date as year-month-day, such as 2026-03-14."), "date") from None
+        raise InvalidInput(
+            _l("Enter the date as year-month-day, such as 2026-03-14."), "date"
+        ) from None
 
 
 def create_workshop(
