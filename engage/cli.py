@@ -146,3 +146,7 @@ cli = FlaskGroup(
 
 def main() -> None:
     cli.main(prog_name="engage")
+
+
+if __name__ == "__main__":
+    main()
