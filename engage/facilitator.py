@@ -196,6 +196,7 @@ def demographics(workshop_id, participant_id):
             request.form,
             entered_by=g.user["id"],
             submission_id=request.form.get("submission_id"),
+            keep_unanswered=not sees_demographics(g.user),
         ),
         _("About them: saved. Only coordinators can see these answers."),
         "demographics",

@@ -47,6 +47,7 @@ class Session:
     def __init__(self, client):
         self.client = client
         self._token = None
+        self.followed = ""
 
     def get(self, url, **kw):
         response = self.client.get(url, **kw)
@@ -62,7 +63,8 @@ class Session:
         data = {"csrf_token": self._token, **(data or {})}
         response = self.client.post(url, data=data, **kw)
         if response.status_code in (302, 303) and response.location.startswith("/"):
-            self.get(response.location)  # as a browser would, picking up the new token
+            # As a browser would: follow it, picking up the new token and the message.
+            self.followed = self.get(response.location).get_data(as_text=True)
         return response
 
 

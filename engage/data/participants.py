@@ -113,8 +113,13 @@ def record_demographics(
     entered_by: str | None,
     expected_revision_id: str | None = None,
     submission_id: str | None = None,
+    keep_unanswered: bool = False,
 ) -> dict:
-    """Save the optional answers; a question left blank is stored as not answered."""
+    """Save the optional answers; a question left blank is stored as not answered.
+
+    With ``keep_unanswered`` a blank keeps the earlier answer: facilitators cannot see
+    saved answers, so a blank from them means "not asked now", not "clear it".
+    """
     changes = {}
     for question in vocab.DEMOGRAPHICS:
         changes[question.name] = choice(
@@ -133,6 +138,8 @@ def record_demographics(
         participant = get_participant(workshop_id, participant_id)
         if not participant["consent"]:
             raise InvalidInput(_l("Record the participant's consent first."), "consent")
+        if keep_unanswered:
+            changes = {k: v for k, v in changes.items() if v is not None}
         return revise(
             "participants",
             participant_id,

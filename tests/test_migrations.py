@@ -1,0 +1,38 @@
+"""The schema is built by numbered migrations on an empty database, once."""
+
+from engage.db import connect, migrate
+from engage.migrations import migrations
+
+
+def test_migrating_an_empty_database_builds_the_schema(tmp_path):
+    db = connect(tmp_path / "new.db")
+    migrate(db)
+    assert {"users", "conversations", "prompts", "ideas", "workshops", "participants",
+            "contributions", "exposures", "device"} <= set(db.table_names())
+    assert [m.name for m in migrations.applied(db)] == [m.name for m in migrations._migrations]
+    assert all(m.name[:4].isdigit() for m in migrations._migrations)
+
+
+def test_migrating_twice_changes_nothing(tmp_path):
+    db = connect(tmp_path / "again.db")
+    migrate(db)
+    device = list(db["device"].rows)
+    migrate(db)
+    assert list(db["device"].rows) == device
+    assert len(device) == 1
+
+
+def test_database_is_in_wal_mode_with_full_sync(tmp_path):
+    db = connect(tmp_path / "wal.db")
+    migrate(db)
+    assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
+    assert db.execute("pragma synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_device_id_is_a_uuid_made_here(tmp_path):
+    import uuid
+
+    db = connect(tmp_path / "device.db")
+    migrate(db)
+    (device,) = db["device"].rows
+    assert uuid.UUID(device["id"]).version == 4
