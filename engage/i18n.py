@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from babel import Locale
-from flask import Flask, g, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_babel import Babel
 
 #: Locales the interface is offered in; the source language comes first.
@@ -20,6 +20,8 @@ TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 
 def select_locale() -> str:
     """The signed-in user's own setting, then the session's choice, then the browser."""
+    if not has_request_context():  # the command line speaks the source language
+        return SUPPORTED_LOCALES[0]
     user = g.get("user")
     if user and user.get("locale") in SUPPORTED_LOCALES:
         return user["locale"]
