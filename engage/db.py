@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,14 +26,44 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def connect(path: str | Path) -> sqlite_utils.Database:
+class Database(sqlite_utils.Database):
+    """A sqlite-utils database whose transactions take the write lock when they begin.
+
+    A plain ``BEGIN`` reads first and asks for the write lock at the first write; if
+    another request committed in between, SQLite cannot upgrade the stale read and
+    fails at once with "database is locked" (the busy timeout does not apply).
+    ``BEGIN IMMEDIATE`` queues for the lock instead, so concurrent saves wait their
+    turn and a read-then-write (such as the current vote before its revision) is never
+    based on an out-of-date row. Nested blocks still use savepoints.
+    """
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[Database]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+
+
+def connect(path: str | Path) -> Database:
     """Open the database with the pragmas that make an acknowledged save durable.
 
     WAL lets readers carry on during writes; synchronous=FULL syncs the log on every
     commit, so a save confirmed on screen survives a power cut.
     """
     conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-    db = sqlite_utils.Database(conn, execute_plugins=False)
+    db = Database(conn, execute_plugins=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")

@@ -3,10 +3,9 @@
 import re
 
 import pytest
+from conftest import make_user, query, sign_in
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import make_user, query, sign_in
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ corrections, undo and exposure — each durable, none doubled."""
 import re
 
 import pytest
-
 from conftest import make_user, query, sign_in
 
 

@@ -3,7 +3,6 @@
 import json
 
 import click
-
 from conftest import query
 
 

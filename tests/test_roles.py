@@ -1,7 +1,6 @@
 """Who may see what: facilitators their own workshops, coordinators the demographics."""
 
 import pytest
-
 from conftest import make_user, query, sign_in
 
 
