@@ -51,6 +51,20 @@ def users_add(name, role, as_json):
         click.echo(f"Added {role} {user['username']}.")
 
 
+@users_cli.command("set-password")
+@click.argument("name")
+@with_appcontext
+def users_set_password(name):
+    """Give an account a new password (read from a prompt, or from stdin when piped)."""
+    from .data import users
+
+    try:
+        users.set_password(name, _read_password())
+    except InvalidInput as error:
+        _fail(error)
+    click.echo(f"New password set for {name}.")
+
+
 @users_cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the accounts as JSON lines.")
 @with_appcontext

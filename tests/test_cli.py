@@ -55,3 +55,16 @@ def test_console_script_names_its_groups():
     assert result.exit_code == 0
     for group in ("users", "demo", "export"):
         assert group in result.output
+
+
+def test_set_password_lets_a_forgetful_facilitator_back_in(app, runner):
+    from engage.data import users
+
+    runner.invoke(args=["users", "add", "fay", "--role", "facilitator"], input="first password\n")
+    result = runner.invoke(args=["users", "set-password", "fay"], input="second password\n")
+    assert result.exit_code == 0, result.output
+    with app.test_request_context():
+        assert users.authenticate("fay", "first password") is None
+        assert users.authenticate("fay", "second password")["username"] == "fay"
+    result = runner.invoke(args=["users", "set-password", "nobody"], input="second password\n")
+    assert result.exit_code == 1 and "no account" in result.output
