@@ -125,6 +125,10 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(export_cmd)
 
+    from .catalogs import translations_cli
+
+    app.cli.add_command(translations_cli)
+
 
 def _set_instance(ctx, _param, value):
     if value:
