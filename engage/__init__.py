@@ -38,7 +38,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret_key(instance)
 
-    from . import auth, cli, coordinator, db, errors, facilitator, i18n, security, views
+    from . import (
+        auth,
+        cli,
+        coordinator,
+        db,
+        errors,
+        facilitator,
+        fonts,
+        i18n,
+        kiosk,
+        security,
+        views,
+    )
 
     db.init_app(app)
     i18n.init_app(app)
@@ -49,6 +61,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(views.bp)
     app.register_blueprint(coordinator.bp)
     app.register_blueprint(facilitator.bp)
+    app.register_blueprint(kiosk.bp)
+    app.register_blueprint(fonts.bp)
     return app
 
 

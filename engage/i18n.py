@@ -22,6 +22,12 @@ def select_locale() -> str:
     """The signed-in user's own setting, then the session's choice, then the browser."""
     if not has_request_context():  # the command line speaks the source language
         return SUPPORTED_LOCALES[0]
+    if g.get("kiosk"):
+        from .kiosk import kiosk_locale
+
+        chosen = kiosk_locale()
+        if chosen:
+            return chosen
     user = g.get("user")
     if user and user.get("locale") in SUPPORTED_LOCALES:
         return user["locale"]

@@ -164,6 +164,26 @@ def m0001_initial(db: Database) -> None:
     )
 
 
+@migrations(name="0002_kiosks")
+def m0002_kiosks(db: Database) -> None:
+    """Kiosk sessions, named on what participants enter themselves, for provenance."""
+    _run_script(
+        db,
+        """
+        create table kiosks (
+            id text primary key,
+            workshop_id text not null references workshops(id),
+            started_by text not null references users(id),
+            started_at text not null,
+            ended_at text,
+            device_id text not null
+        );
+        alter table participants add column kiosk_id text references kiosks(id);
+        alter table contributions add column kiosk_id text references kiosks(id);
+        """,
+    )
+
+
 def _run_script(db: Database, script: str) -> None:
     """Run statements one by one: ``executescript`` would commit the migration's
     transaction half way through."""

@@ -16,5 +16,6 @@ class Defaults:
     LOGIN_MAX_DELAY_SECONDS = 900
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "Europe/London"
+    KIOSK_IDLE_SECONDS = 180  # a kiosk forgets a participant after this long with no input
     DATABASE = None
     HUB = False

@@ -110,7 +110,10 @@ def exposed_idea_ids(participant_id: str) -> set[str]:
     }
 
 
-def add_idea(workshop_id, participant_id, values: dict, *, channel, entered_by, submission_id=None):
+def add_idea(
+    workshop_id, participant_id, values: dict, *, channel, entered_by, submission_id=None,
+    kiosk_id=None,
+):
     """Save a new idea in the participant's own words."""
     db = get_db()
     with db.atomic():
@@ -121,6 +124,7 @@ def add_idea(workshop_id, participant_id, values: dict, *, channel, entered_by, 
         row = {
             "kind": "idea",
             "status": "active",
+            "kiosk_id": kiosk_id,
             "workshop_id": workshop_id,
             "participant_id": participant_id,
             "idea_id": None,
@@ -135,7 +139,8 @@ def add_idea(workshop_id, participant_id, values: dict, *, channel, entered_by, 
 
 
 def add_comment(
-    workshop_id, participant_id, idea_id, values: dict, *, channel, entered_by, submission_id=None
+    workshop_id, participant_id, idea_id, values: dict, *, channel, entered_by, submission_id=None,
+    kiosk_id=None,
 ):
     """Save a comment on one of the conversation's ideas; the idea counts as shown."""
     db = get_db()
@@ -147,6 +152,7 @@ def add_comment(
         row = {
             "kind": "comment",
             "status": "active",
+            "kiosk_id": kiosk_id,
             "workshop_id": workshop_id,
             "participant_id": participant_id,
             "idea_id": _idea_of_workshop(workshop_id, idea_id),
@@ -176,7 +182,8 @@ def current_vote(participant_id: str, idea_id: str) -> dict | None:
 
 
 def record_vote(
-    workshop_id, participant_id, idea_id, vote, *, channel, entered_by, submission_id=None
+    workshop_id, participant_id, idea_id, vote, *, channel, entered_by, submission_id=None,
+    kiosk_id=None,
 ):
     """Save agree, disagree or unsure; a changed mind is a new revision of the same vote."""
     vote = choice(vote, vocab.VOTES, field="vote", required=True)
@@ -192,7 +199,7 @@ def record_vote(
             saved = revise(
                 "contributions",
                 previous["id"],
-                {"vote": vote, "status": "active", "channel": channel},
+                {"vote": vote, "status": "active", "channel": channel, "kiosk_id": kiosk_id},
                 entered_by=entered_by,
                 submission_id=submission_id,
             )
@@ -202,6 +209,7 @@ def record_vote(
                 {
                     "kind": "vote",
                     "status": "active",
+                    "kiosk_id": kiosk_id,
                     "workshop_id": workshop_id,
                     "participant_id": participant_id,
                     "idea_id": idea_id,

@@ -20,7 +20,7 @@ _QUERIES = {
         "select c.id, c.revision_id, c.revision, c.replaces, c.status, c.kind,"
         " c.workshop_id, w.conversation_id, c.participant_id, p.code as participant_code,"
         " c.idea_id, c.prompt_id, c.text, c.language, c.translation, c.translation_language,"
-        " c.vote, c.channel, c.entered_by, u.username as entered_by_name, c.device_id,"
+        " c.vote, c.channel, c.entered_by, u.username as entered_by_name, c.kiosk_id, c.device_id,"
         " c.created_at, w.sample"
         " from contributions c join workshops w on w.id = c.workshop_id"
         " left join users u on u.id = c.entered_by"
@@ -31,7 +31,7 @@ _QUERIES = {
     "participants": (
         "select p.id, p.revision_id, p.revision, p.replaces, p.workshop_id, p.code, p.channel,"
         " p.language, p.consent, p.consent_at, {demographics} p.entered_by,"
-        " u.username as entered_by_name, p.device_id, p.created_at"
+        " u.username as entered_by_name, p.kiosk_id, p.device_id, p.created_at"
         " from participants p left join users u on u.id = p.entered_by"
         " {where} order by p.created_at, p.revision"
     ),

@@ -33,6 +33,7 @@ def add_participant(
     language: str,
     entered_by: str | None,
     submission_id: str | None = None,
+    kiosk_id: str | None = None,
 ) -> dict:
     """Add an anonymous participant; resending the same form returns the same one."""
     choice(channel, vocab.CHANNELS, field="channel", required=True)
@@ -53,6 +54,7 @@ def add_participant(
                 "language": language,
                 "consent": 0,
                 "consent_at": None,
+                "kiosk_id": kiosk_id,
             },
             entered_by=entered_by,
             submission_id=submission_id,
@@ -89,6 +91,7 @@ def record_consent(
     *,
     entered_by: str | None,
     submission_id: str | None = None,
+    kiosk_id: str | None = None,
 ) -> dict:
     db = get_db()
     with db.atomic():
@@ -99,7 +102,7 @@ def record_consent(
         return revise(
             "participants",
             participant_id,
-            {"consent": 1 if consent else 0, "consent_at": utc_now()},
+            {"consent": 1 if consent else 0, "consent_at": utc_now(), "kiosk_id": kiosk_id},
             entered_by=entered_by,
             submission_id=submission_id,
         )
@@ -114,6 +117,7 @@ def record_demographics(
     expected_revision_id: str | None = None,
     submission_id: str | None = None,
     keep_unanswered: bool = False,
+    kiosk_id: str | None = None,
 ) -> dict:
     """Save the optional answers; a question left blank is stored as not answered.
 
@@ -140,6 +144,7 @@ def record_demographics(
             raise InvalidInput(_l("Record the participant's consent first."), "consent")
         if keep_unanswered:
             changes = {k: v for k, v in changes.items() if v is not None}
+        changes["kiosk_id"] = kiosk_id
         return revise(
             "participants",
             participant_id,
