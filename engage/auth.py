@@ -18,7 +18,9 @@ bp = Blueprint("auth", __name__)
 @bp.before_app_request
 def require_setup():
     """A new instance shows only the set-up page until the first admin exists."""
-    if request.endpoint in ("auth.setup", "static") or request.endpoint is None:
+    if request.endpoint in ("auth.setup", "auth.language", "static", "fonts.font") or (
+        request.endpoint is None
+    ):
         return None
     if not users.any_users():
         return redirect(url_for("auth.setup"))
@@ -84,6 +86,19 @@ def logout():
     session.clear()
     flash(_("You have signed out."), "success")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/language", methods=["POST"])
+def language():
+    """The header's language switch: the session's choice, and the user's own setting."""
+    locale = request.form.get("locale")
+    if locale not in SUPPORTED_LOCALES:
+        flash(_("That language is not offered."), "error")
+    else:
+        session["locale"] = locale
+        if g.user:
+            users.set_locale(g.user["id"], locale)
+    return redirect(safe_next(request.form.get("next"), url_for("views.home")))
 
 
 @bp.route("/account", methods=["GET", "POST"])

@@ -8,12 +8,14 @@ from babel import Locale
 from flask import Flask, g, has_request_context, request, session
 from flask_babel import Babel
 
-#: Locales the interface is offered in; the source language comes first.
-SUPPORTED_LOCALES = ("en",)
+#: Locales the interface is offered in; the source language comes first. English, the
+#: main other languages of England, and those of recent refugee groups. Panjabi is
+#: written in Gurmukhi (Babel's default script for "pa").
+SUPPORTED_LOCALES = ("en", "pl", "ro", "pa", "ur", "pt", "es", "ar", "bn", "gu", "so", "uk")
 
 #: Languages that consultation content (prompts, ideas) and participants' words may be
-#: written in: English and the main other languages of England and its refugee groups.
-CONTENT_LANGUAGES = ("en", "pl", "ro", "pa", "ur", "pt", "es", "ar", "bn", "gu", "so", "uk")
+#: written in: the same list, so every participant's language has an interface too.
+CONTENT_LANGUAGES = SUPPORTED_LOCALES
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 
@@ -60,4 +62,6 @@ def _template_context() -> dict:
     return {
         "html_lang": code.replace("_", "-"),
         "html_dir": text_direction(code),
+        "current_locale": code,
+        "interface_languages": [(c, locale_display_name(c)) for c in SUPPORTED_LOCALES],
     }
