@@ -18,9 +18,14 @@ bp = Blueprint("auth", __name__)
 @bp.before_app_request
 def require_setup():
     """A new instance shows only the set-up page until the first admin exists."""
-    if request.endpoint in ("auth.setup", "auth.language", "static", "fonts.font") or (
-        request.endpoint is None
-    ):
+    # The health check answers too, so scripts can see a new instance is up.
+    if request.endpoint in (
+        "auth.setup",
+        "auth.language",
+        "static",
+        "fonts.font",
+        "views.healthz",
+    ) or (request.endpoint is None):
         return None
     if not users.any_users():
         return redirect(url_for("auth.setup"))
