@@ -1,0 +1,518 @@
+"""Capture under load: many facilitators saving ideas and votes at once, nothing lost.
+
+Starts the real server (``run.py`` in a subprocess, on a fresh temporary instance),
+makes a facilitator account and the sample conversation with the CLI, opens a workshop
+with participants who have consented, then drives concurrent clients (several client
+processes, each with several threads, each thread signed in with its own session) that
+save ideas and votes for a fixed time. The same client load is then pointed at a bare
+waitress "hello" app with the same thread count, to see how much of the plain web
+server's throughput engage keeps.
+
+Afterwards it stops the server the hard way (SIGKILL) and checks in the database that
+every acknowledged save (a 302 answer, sent only after the commit) is there exactly once.
+
+    python benchmarks/capture_load.py                 # 60 s per measurement
+    python benchmarks/capture_load.py --duration 10   # a quick run
+
+Targets on the 2-core reference laptop: p95 < 50 ms, no errors, nothing lost, and at
+least 30% of the bare waitress throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import re
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+USERNAME = "fay"
+PASSWORD = "benchmark password 1"
+VOTES = ("agree", "disagree", "unsure")
+
+TARGET_P95_MS = 50.0
+TARGET_RATIO = 0.30
+
+BARE_APP = textwrap.dedent(
+    """
+    import sys
+    from waitress import serve
+
+    def app(environ, start_response):
+        if environ["REQUEST_METHOD"] == "POST":
+            environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        body = b"hello"
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+
+    print("bare: serving", flush=True)
+    serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=int(sys.argv[2]),
+          ident="bare")
+    """
+)
+
+
+# --- server processes ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(proc: subprocess.Popen, url: str, timeout: float = 30.0) -> None:
+    """Poll ``url`` until it answers, for at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode} before answering")
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        except requests.ConnectionError:
+            pass
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.05)  # returns at once if the server dies
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def start_engage(instance: Path, port: int, threads: int, log: Path) -> subprocess.Popen:
+    out = open(log, "ab")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "run.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--instance",
+            str(instance),
+            "--threads",
+            str(threads),
+        ],
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    out.close()
+    wait_until_up(proc, f"http://127.0.0.1:{port}/healthz")
+    return proc
+
+
+def start_bare(workdir: Path, port: int, threads: int, log: Path) -> subprocess.Popen:
+    script = workdir / "bare_app.py"
+    script.write_text(BARE_APP, encoding="utf-8")
+    out = open(log, "ab")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(port), str(threads)],
+        cwd=workdir,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    out.close()
+    wait_until_up(proc, f"http://127.0.0.1:{port}/")
+    return proc
+
+
+def stop(proc: subprocess.Popen, hard: bool = False) -> None:
+    if proc.poll() is None:
+        proc.kill() if hard else proc.terminate()
+    proc.wait(timeout=30)
+
+
+def engage_cli(instance: Path, *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "engage.cli", "--instance", str(instance), *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode:
+        raise RuntimeError(f"engage {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+# --- a signed-in client -------------------------------------------------------------
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def sign_in(base: str) -> tuple[requests.Session, str]:
+    """A session signed in as the facilitator, and a CSRF token for its forms."""
+    sess = requests.Session()
+    page = sess.get(f"{base}/login", timeout=30)
+    token = _CSRF.search(page.text).group(1)
+    done = sess.post(
+        f"{base}/login",
+        data={"csrf_token": token, "username": USERNAME, "password": PASSWORD},
+        allow_redirects=False,
+        timeout=30,
+    )
+    if done.status_code != 302:
+        raise RuntimeError(f"sign in failed: {done.status_code}")
+    # Signing in starts a new session, so take the token from a page of the new one.
+    page = sess.get(f"{base}/workshops/", timeout=30)
+    return sess, _CSRF.search(page.text).group(1)
+
+
+def prepare_workshop(base: str, instance: Path, participants: int) -> dict:
+    """Create a workshop run by the facilitator, with consenting participants."""
+    ids = json.loads(engage_cli(instance, "demo", "load", "--json"))
+    sess, token = sign_in(base)
+    made = sess.post(
+        f"{base}/workshops/new",
+        data={
+            "csrf_token": token,
+            "conversation_id": ids["conversation_id"],
+            "title": "Load test workshop",
+            "date": "2026-03-14",
+            "postcode_district": "LS6",
+            "languages": "en",
+            "submission_id": str(uuid.uuid4()),
+        },
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert made.status_code == 302, made.status_code
+    workshop_id = made.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+    people = []
+    for _ in range(participants):
+        added = sess.post(
+            f"{base}/workshops/{workshop_id}/participants",
+            data={"csrf_token": token, "language": "en", "submission_id": str(uuid.uuid4())},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert added.status_code == 302, added.status_code
+        person = added.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+        agreed = sess.post(
+            f"{base}/workshops/{workshop_id}/participants/{person}/consent",
+            data={"csrf_token": token, "consent": "yes", "submission_id": str(uuid.uuid4())},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert agreed.status_code == 302, agreed.status_code
+        people.append(person)
+    with sqlite3.connect(instance / "engage.db") as db:
+        ideas = [
+            r[0]
+            for r in db.execute(
+                "select i.id from ideas i join workshops w on w.conversation_id ="
+                " i.conversation_id where w.id = ? order by i.position",
+                [workshop_id],
+            )
+        ]
+    return {"workshop_id": workshop_id, "participants": people, "ideas": ideas}
+
+
+# --- the load generator -------------------------------------------------------------
+
+
+def _client_thread(n: int, job: dict, signed_in: threading.Barrier, go, out: list) -> None:
+    base, mode = job["base"], job["mode"]
+    rng = random.Random(f"{job['seed']}-{n}")
+    latencies: list[float] = []
+    acked: list[tuple[str, str, str | None]] = []  # (kind, submission_id, text)
+    errors: dict[str, int] = {}
+    sent = 0
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if mode == "engage":
+        login, token = sign_in(base)
+        # Keep the signed-in cookie fixed: a save's redirect is not followed here, so the
+        # cookie it sets (which collects the flash messages) is not sent back.
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in login.cookies.items())
+        login.close()
+        workshop_id = job["workshop"]["workshop_id"]
+        people = job["workshop"]["participants"]
+        ideas = job["workshop"]["ideas"]
+        person = people[(job["client_offset"] + n) % len(people)]
+        page = f"/workshops/{workshop_id}/participants/{person}"
+    # The timed loop uses http.client on a kept-alive connection: requests costs about
+    # seven times as much CPU per request, enough to make the clients the bottleneck.
+    host, port = urlsplit(base).hostname, urlsplit(base).port
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    signed_in.wait()
+    go.wait()
+    end = time.perf_counter() + job["duration"]
+    while time.perf_counter() < end:
+        submission_id = str(uuid.uuid4())
+        if mode == "bare":
+            path, data, kind, words = "/", {}, "bare", None
+            expected = 200
+        elif rng.random() < 0.5:
+            kind = "idea"
+            words = f"load test idea {submission_id}"
+            path = f"{page}/ideas"
+            data = {"csrf_token": token, "text": words, "language": "en"}
+            expected = 302
+        else:
+            kind, words = "vote", None
+            path = f"{page}/ideas/{rng.choice(ideas)}/vote"
+            data = {"csrf_token": token, "vote": rng.choice(VOTES)}
+            expected = 302
+        data["submission_id"] = submission_id
+        body = urlencode(data)
+        started = time.perf_counter()
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            answer = conn.getresponse()
+            answer.read()
+            status = answer.status
+            if answer.will_close:
+                conn.close()
+        except (OSError, http.client.HTTPException) as error:
+            status = type(error).__name__
+            conn.close()
+        latencies.append(time.perf_counter() - started)
+        sent += 1
+        if status == expected:
+            acked.append((kind, submission_id, words))
+        else:
+            errors[str(status)] = errors.get(str(status), 0) + 1
+    conn.close()
+    out.append({"latencies": latencies, "acked": acked, "errors": errors, "sent": sent})
+
+
+def _client_process(job: dict, ready, results) -> None:
+    """One client process: ``job['threads']`` threads, each its own signed-in facilitator."""
+    signed_in = threading.Barrier(job["threads"] + 1)
+    go = threading.Event()
+    out: list = []
+    threads = [
+        threading.Thread(target=_client_thread, args=(n, job, signed_in, go, out), daemon=True)
+        for n in range(job["threads"])
+    ]
+    for t in threads:
+        t.start()
+    signed_in.wait(timeout=300)  # this process's clients are signed in...
+    ready.wait(timeout=300)  # ...and so are every other process's: go
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    go.set()
+    for t in threads:
+        t.join(timeout=job["duration"] + 120)
+    cpu = time.process_time() - cpu0
+    wall = time.perf_counter() - wall0
+    results.put({"threads": out, "cpu": cpu, "wall": wall})
+
+
+def drive(base: str, mode: str, args, workshop: dict | None) -> dict:
+    """Run the client load against ``base``; gather latencies, errors, acknowledged saves."""
+    ctx = mp.get_context("spawn")
+    ready = ctx.Barrier(args.processes + 1)
+    results = ctx.Queue()
+    per_process = [args.clients // args.processes] * args.processes
+    for i in range(args.clients % args.processes):
+        per_process[i] += 1
+    procs = []
+    offset = 0
+    for threads in per_process:
+        job = {
+            "base": base,
+            "mode": mode,
+            "threads": threads,
+            "duration": args.duration,
+            "workshop": workshop,
+            "client_offset": offset,
+            "seed": args.seed,
+        }
+        offset += threads
+        p = ctx.Process(target=_client_process, args=(job, ready, results))
+        p.start()
+        procs.append(p)
+    ready.wait(timeout=300)
+    started = time.perf_counter()
+    gathered = [results.get(timeout=args.duration + 300) for _ in procs]
+    wall = time.perf_counter() - started
+    for p in procs:
+        p.join(timeout=60)
+    threads = [t for g in gathered for t in g["threads"]]
+    latencies = sorted(x for t in threads for x in t["latencies"])
+    errors: dict[str, int] = {}
+    for t in threads:
+        for k, v in t["errors"].items():
+            errors[k] = errors.get(k, 0) + v
+    sent = sum(t["sent"] for t in threads)
+    return {
+        "mode": mode,
+        "sent": sent,
+        "rps": sent / args.duration,
+        "wall": wall,
+        "latencies": latencies,
+        "errors": errors,
+        "acked": [a for t in threads for a in t["acked"]],
+        "client_cpu": [g["cpu"] / g["wall"] for g in gathered],
+        "client_threads": len(threads),
+    }
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = max(0, min(len(sorted_values) - 1, int(round(p / 100 * len(sorted_values) + 0.5)) - 1))
+    return sorted_values[k]
+
+
+def describe(result: dict) -> str:
+    lat = result["latencies"]
+    ms = 1000
+    return (
+        f"  requests:   {result['sent']} in {result['wall']:.1f} s from "
+        f"{result['client_threads']} clients\n"
+        f"  throughput: {result['rps']:.1f} requests/s\n"
+        f"  latency:    p50 {percentile(lat, 50) * ms:.1f} ms, p95 {percentile(lat, 95) * ms:.1f}"
+        f" ms, p99 {percentile(lat, 99) * ms:.1f} ms, mean "
+        f"{(statistics.fmean(lat) if lat else 0) * ms:.1f} ms, max "
+        f"{(lat[-1] if lat else 0) * ms:.1f} ms\n"
+        f"  errors:     {sum(result['errors'].values())} {result['errors'] or ''}\n"
+        f"  client CPU: {', '.join(f'{c:.0%}' for c in result['client_cpu'])} of one core per "
+        f"client process"
+    )
+
+
+# --- the durability check -----------------------------------------------------------
+
+
+def check_saved(db_path: Path, acked: list) -> dict:
+    """Every acknowledged save is in the database exactly once."""
+    db = sqlite3.connect(db_path)
+    try:
+        by_submission = dict(
+            db.execute(
+                "select submission_id, count(*) from contributions"
+                " where submission_id is not null group by submission_id"
+            ).fetchall()
+        )
+        idea_texts = dict(
+            db.execute(
+                "select text, count(*) from contributions where kind = 'idea'"
+                " and text like 'load test idea %' group by text"
+            ).fetchall()
+        )
+        total_rows = db.execute(
+            "select count(*) from contributions where submission_id is not null"
+        ).fetchone()[0]
+    finally:
+        db.close()
+    lost = doubled = 0
+    for kind, submission_id, words in acked:
+        counts = [by_submission.get(submission_id, 0)]
+        if kind == "idea":
+            counts.append(idea_texts.get(words, 0))
+        lost += min(counts) == 0
+        doubled += max(counts) > 1
+    acked_ids = {a[1] for a in acked}
+    return {
+        "acknowledged": len(acked),
+        "acknowledged_ideas": sum(a[0] == "idea" for a in acked),
+        "acknowledged_votes": sum(a[0] == "vote" for a in acked),
+        "rows_with_submission_id": total_rows,
+        "saved_not_acknowledged": sum(1 for s in by_submission if s not in acked_ids),
+        "lost": lost,
+        "doubled": doubled,
+    }
+
+
+# --- main ---------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds per measurement")
+    parser.add_argument("--clients", type=int, default=20, help="concurrent clients")
+    parser.add_argument("--processes", type=int, default=2, help="client processes")
+    parser.add_argument("--threads", type=int, default=8, help="server threads (both servers)")
+    parser.add_argument("--participants", type=int, default=20, help="participants")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--skip-bare", action="store_true", help="do not measure bare waitress")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary instance")
+    parser.add_argument("--profile", metavar="FILE", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    workdir = Path(tempfile.mkdtemp(prefix="engage-bench-"))
+    instance = workdir / "instance"
+    log = workdir / "server.log"
+    print(f"capture_load: {args.clients} clients ({args.processes} processes), "
+          f"{args.threads} server threads, {args.duration:g} s; work dir {workdir}", flush=True)
+
+    engage_cli(instance, "users", "add", USERNAME, "--role", "facilitator", stdin=PASSWORD + "\n")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_engage(instance, port, args.threads, log)
+    try:
+        workshop = prepare_workshop(base, instance, args.participants)
+        engage = drive(base, "engage", args, workshop)
+    finally:
+        stop(server, hard=True)  # a hard stop: only what was committed may count
+    print("\nengage (save an idea or a vote):")
+    print(describe(engage))
+
+    ratio = None
+    if not args.skip_bare:
+        port = free_port()
+        bare_server = start_bare(workdir, port, args.threads, workdir / "bare.log")
+        try:
+            bare = drive(f"http://127.0.0.1:{port}", "bare", args, None)
+        finally:
+            stop(bare_server)
+        print("\nbare waitress (hello):")
+        print(describe(bare))
+        ratio = engage["rps"] / bare["rps"] if bare["rps"] else 0.0
+        print(f"\nengage / bare waitress throughput: {ratio:.1%}")
+
+    saved = check_saved(instance / "engage.db", engage["acked"])
+    print(
+        f"\nsaves acknowledged: {saved['acknowledged']} ({saved['acknowledged_ideas']} ideas,"
+        f" {saved['acknowledged_votes']} votes); rows with a submission id:"
+        f" {saved['rows_with_submission_id']}"
+    )
+    print(f"  lost: {saved['lost']}, doubled: {saved['doubled']}, committed but not"
+          f" acknowledged (in flight at the end): {saved['saved_not_acknowledged']}")
+
+    p95 = percentile(engage["latencies"], 95) * 1000
+    errors = sum(engage["errors"].values())
+    checks = [
+        (f"p95 < {TARGET_P95_MS:g} ms", p95 < TARGET_P95_MS, f"{p95:.1f} ms"),
+        ("zero errors", errors == 0, str(errors)),
+        ("zero lost", saved["lost"] == 0 and saved["doubled"] == 0,
+         f"{saved['lost']} lost, {saved['doubled']} doubled"),
+    ]
+    if ratio is not None:
+        checks.append((f"throughput >= {TARGET_RATIO:.0%} of bare waitress",
+                       ratio >= TARGET_RATIO, f"{ratio:.1%}"))
+    print("\ntargets:")
+    for name, met, value in checks:
+        print(f"  [{'met' if met else 'MISSED'}] {name}: {value}")
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if all(met for _, met, _ in checks) else 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
