@@ -145,8 +145,11 @@ def participant(workshop_id, participant_id):
 def _saved(workshop_id, participant_id, message, revision_id=None, anchor=""):
     """Confirm a save that is already committed, and offer to undo it."""
     flash(message, "success")
+    # The anchor lets the page show the confirmation and its undo where the save lands.
     session["undo"] = (
-        {"revision_id": revision_id, "participant_id": participant_id} if revision_id else None
+        {"revision_id": revision_id, "participant_id": participant_id, "anchor": anchor}
+        if revision_id
+        else None
     )
     target = url_for(
         "facilitator.participant", workshop_id=workshop_id, participant_id=participant_id
@@ -180,7 +183,8 @@ def consent(workshop_id, participant_id):
             submission_id=request.form.get("submission_id"),
         ),
         _("Consent recorded.") if agreed else _("Recorded that they did not consent."),
-        "consent",
+        # No fragment once they agree: a fragment would stop the idea box's autofocus.
+        "" if agreed else "consent",
     )
 
 
