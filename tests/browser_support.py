@@ -1,0 +1,311 @@
+"""Helpers for the browser tests: the real server in a subprocess, Chromium, axe-core.
+
+The browser tests drive engage as people use it: ``run.py`` serving a real instance
+folder, accounts made with the ``engage`` command, and Debian's Chromium through
+Playwright. Fixtures live in the test modules (conftest.py belongs to the unit tests);
+the browser and the main server are still opened only once per run, through ``shared``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery"
+CHROMIUM = os.environ.get("ENGAGE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+STARTUP_SECONDS = 30
+
+
+# --- one browser and one server for the whole run -------------------------------------
+
+_shared: dict[str, list] = {}
+
+
+@contextlib.contextmanager
+def shared(name: str, opener: Callable[[], contextlib.AbstractContextManager]) -> Iterator:
+    """Enter ``opener()`` once per test run however many modules ask; the last one out
+    closes it. Each module's session-scoped fixture goes through here, because fixtures
+    defined in two modules are two fixtures even when both are session-scoped."""
+    if name not in _shared:
+        stack = contextlib.ExitStack()
+        _shared[name] = [stack.enter_context(opener()), 0, stack]
+    entry = _shared[name]
+    entry[1] += 1
+    try:
+        yield entry[0]
+    finally:
+        entry[1] -= 1
+        if entry[1] == 0:
+            del _shared[name]
+            entry[2].close()
+
+
+def require_chromium() -> str:
+    """Chromium's path; without it the browser tests skip, except in CI where they fail."""
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@contextlib.contextmanager
+def chromium():
+    """A headless Chromium through Playwright; nothing is downloaded."""
+    from playwright.sync_api import sync_playwright
+
+    path = require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+# --- the engage command and the server -------------------------------------------------
+
+
+def _env() -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "ENGAGE_INSTANCE"}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def engage(instance: Path, *args: str, stdin: str | None = None) -> str:
+    """Run ``python -m engage.cli --instance DIR ...`` and return what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "engage.cli", "--instance", str(instance), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+        timeout=60,
+    )
+    assert done.returncode == 0, f"engage {' '.join(args)} failed:\n{done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def add_user(instance: Path, username: str, role: str, password: str = PASSWORD) -> dict:
+    return json.loads(
+        engage(instance, "users", "add", username, "--role", role, "--json", stdin=password + "\n")
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """``python run.py`` on a free port, serving ``instance``."""
+
+    def __init__(self, instance: Path):
+        self.instance = Path(instance)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = self.instance.parent / f"{self.instance.name}-server.log"
+        self.process: subprocess.Popen | None = None
+        self.users: dict[str, dict] = {}
+        self.sample: dict[str, str] = {}
+
+    def __enter__(self) -> Server:
+        self.instance.mkdir(parents=True, exist_ok=True)
+        log = self.log.open("wb")
+        command = [sys.executable, "run.py", "--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--instance", str(self.instance), "--threads", "4"]
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        try:
+            self._wait_until_healthy()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_until_healthy(self) -> None:
+        """Poll /healthz; waiting on the process between polls also notices a crash."""
+        for _attempt in range(STARTUP_SECONDS * 10):
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
+                    if json.load(response).get("status") == "ok":
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            try:
+                code = self.process.wait(timeout=0.1)
+            except subprocess.TimeoutExpired:
+                continue
+            raise RuntimeError(f"the server exited with {code}:\n{self.output()}")
+        raise RuntimeError(f"the server did not answer in {STARTUP_SECONDS}s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def __exit__(self, *_exc) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def db(self) -> sqlite3.Connection:
+        """The instance's database, read as the server writes it (WAL mode)."""
+        conn = sqlite3.connect(self.instance / "engage.db", timeout=30)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+
+@contextlib.contextmanager
+def sample_site(tmp_root: Path) -> Iterator[Server]:
+    """An instance with admin ada, facilitator fay and the sample consultation, served."""
+    instance = tmp_root / "instance"
+    instance.mkdir(parents=True)
+    ada = add_user(instance, "ada", "admin")
+    fay = add_user(instance, "fay", "facilitator")
+    sample = json.loads(engage(instance, "demo", "load", "--json"))
+    with Server(instance) as server:
+        server.users = {"admin": ada, "facilitator": fay}
+        server.sample = sample
+        yield server
+
+
+# --- pages ------------------------------------------------------------------------------
+
+
+def sign_in(context, server: Server, username: str, password: str = PASSWORD):
+    """Sign ``context`` in through the real form and return the page left open."""
+    page = context.new_page()
+    page.goto(server.url + "/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    with page.expect_navigation():
+        page.click("button[type=submit]:has-text('Sign in')")
+    assert urlsplit(page.url).path == "/", f"sign-in as {username} failed: {page.url}"
+    return page
+
+
+class RequestLog:
+    """Every URL a page asks for, to check that nothing leaves the laptop."""
+
+    def __init__(self, page):
+        self.urls: list[str] = []
+        page.on("request", lambda request: self.urls.append(request.url))
+
+    def foreign(self, server: Server) -> list[str]:
+        own = urlsplit(server.url).netloc
+        return [
+            url for url in self.urls if not url.startswith("data:") and urlsplit(url).netloc != own
+        ]
+
+
+def axe_report(violations: list[dict]) -> str:
+    lines = []
+    for v in violations:
+        lines.append(f"- {v['id']} ({v['impact']}): {v['help']}\n  {v['helpUrl']}")
+        for node in v["nodes"]:
+            lines.append(f"    at {', '.join(map(str, node['target']))}: {node['html'][:200]}")
+            for check in node.get("any", []) + node.get("all", []) + node.get("none", []):
+                lines.append(f"      * {check['message']}")
+    return "\n".join(lines)
+
+
+def check_accessibility(page, label: str = "") -> None:
+    """Run axe-core for WCAG 2.2 AA, first as shown, then with every <details> opened,
+    so that forms folded away are checked too."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    options = {"runOnly": {"type": "tag", "values": WCAG_TAGS}, "resultTypes": ["violations"]}
+    page.evaluate(Axe().axe_script)  # once: the library's run() would inject it on each run
+    found = page.evaluate("options => axe.run(document, options)", options)["violations"]
+    if page.locator("details:not([open])").count():
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        opened = page.evaluate("options => axe.run(document, options)", options)["violations"]
+        found += [v for v in opened if v["id"] not in {f["id"] for f in found}]
+    where = label or page.url
+    assert not found, f"axe found {len(found)} WCAG problems on {where}:\n{axe_report(found)}"
+
+
+def check_offline(log: RequestLog, server: Server) -> None:
+    foreign = log.foreign(server)
+    assert not foreign, "the page fetched from outside engage:\n" + "\n".join(foreign)
+    assert log.urls, "no requests were recorded"
+
+
+# --- the keyboard -----------------------------------------------------------------------
+
+FOCUSED = """() => {
+    const e = document.activeElement;
+    if (!e || e === document.body) return "nothing (body)";
+    const name = (e.getAttribute("aria-label") || e.textContent || e.value || "").trim();
+    return `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""} "${name.slice(0, 50)}"`;
+}"""
+
+
+def focused(page) -> str:
+    """What has the keyboard focus, for assertion messages."""
+    return page.evaluate(FOCUSED)
+
+
+def is_focused(page, selector: str) -> bool:
+    return page.evaluate(
+        "s => !!document.activeElement && document.activeElement.matches(s)", selector
+    )
+
+
+def expect_focus(page, selector: str) -> None:
+    """Wait (bounded) until ``selector`` has the focus: autofocus runs after the load event."""
+    from playwright.sync_api import expect
+
+    expect(page.locator(selector)).to_be_focused(timeout=5000)
+
+
+def tab_to(page, selector: str, *, most: int, backwards: bool = False) -> int:
+    """Press Tab (or Shift+Tab) until ``selector`` has the focus; fail beyond ``most``
+    presses, so a page that makes keyboard users work too hard fails the test."""
+    key = "Shift+Tab" if backwards else "Tab"
+    path = []
+    for presses in range(1, most + 1):
+        page.keyboard.press(key)
+        if is_focused(page, selector):
+            return presses
+        path.append(focused(page))
+    raise AssertionError(
+        f"{selector} not reached in {most} presses of {key}; passed:\n  " + "\n  ".join(path)
+    )
+
+
+def press_and_load(page, key: str) -> None:
+    """Press a key that submits a form or follows a link, and wait for the new page."""
+    with page.expect_navigation():
+        page.keyboard.press(key)
