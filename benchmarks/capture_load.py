@@ -135,6 +135,15 @@ def start_bare(workdir: Path, port: int, threads: int, log: Path) -> subprocess.
     return proc
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time a process has used so far (Linux only; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop(proc: subprocess.Popen, hard: bool = False) -> None:
     if proc.poll() is None:
         proc.kill() if hard else proc.terminate()
@@ -319,7 +328,7 @@ def _client_process(job: dict, ready, results) -> None:
     results.put({"threads": out, "cpu": cpu, "wall": wall})
 
 
-def drive(base: str, mode: str, args, workshop: dict | None) -> dict:
+def drive(base: str, mode: str, args, workshop: dict | None, server_pid: int) -> dict:
     """Run the client load against ``base``; gather latencies, errors, acknowledged saves."""
     ctx = mp.get_context("spawn")
     ready = ctx.Barrier(args.processes + 1)
@@ -345,8 +354,10 @@ def drive(base: str, mode: str, args, workshop: dict | None) -> dict:
         procs.append(p)
     ready.wait(timeout=300)
     started = time.perf_counter()
+    cpu_before = cpu_seconds(server_pid)
     gathered = [results.get(timeout=args.duration + 300) for _ in procs]
     wall = time.perf_counter() - started
+    cpu_after = cpu_seconds(server_pid)
     for p in procs:
         p.join(timeout=60)
     threads = [t for g in gathered for t in g["threads"]]
@@ -366,6 +377,7 @@ def drive(base: str, mode: str, args, workshop: dict | None) -> dict:
         "acked": [a for t in threads for a in t["acked"]],
         "client_cpu": [g["cpu"] / g["wall"] for g in gathered],
         "client_threads": len(threads),
+        "server_cpu": None if cpu_before is None else (cpu_after - cpu_before),
     }
 
 
@@ -390,6 +402,15 @@ def describe(result: dict) -> str:
         f"  errors:     {sum(result['errors'].values())} {result['errors'] or ''}\n"
         f"  client CPU: {', '.join(f'{c:.0%}' for c in result['client_cpu'])} of one core per "
         f"client process"
+        + (
+            f"\n  server CPU: {result['server_cpu'] / result['wall']:.0%} of one core,"
+            f" {result['server_cpu'] / max(result['sent'], 1) * 1000:.2f} ms per request"
+            if result["server_cpu"] is not None
+            else ""
+        )
+        + f"\n  machine:    load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        if hasattr(os, "getloadavg")
+        else ""
     )
 
 
@@ -464,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     server = start_engage(instance, port, args.threads, log)
     try:
         workshop = prepare_workshop(base, instance, args.participants)
-        engage = drive(base, "engage", args, workshop)
+        engage = drive(base, "engage", args, workshop, server.pid)
     finally:
         stop(server, hard=True)  # a hard stop: only what was committed may count
     print("\nengage (save an idea or a vote):")
@@ -475,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         bare_server = start_bare(workdir, port, args.threads, workdir / "bare.log")
         try:
-            bare = drive(f"http://127.0.0.1:{port}", "bare", args, None)
+            bare = drive(f"http://127.0.0.1:{port}", "bare", args, None, bare_server.pid)
         finally:
             stop(bare_server)
         print("\nbare waitress (hello):")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import sqlite_utils
 from flask import Flask, current_app, g
+from sqlite_utils.utils import dedupe_keys
 
 _migrate_lock = threading.Lock()
 _write_locks: dict[str, threading.Lock] = {}
@@ -46,6 +47,16 @@ class Database(sqlite_utils.Database):
     """
 
     write_lock: threading.Lock | None = None
+
+    def query(self, sql: str, params=None):
+        """Rows as dicts. A plain SELECT runs as it is: sqlite-utils wraps every query
+        in a savepoint (three statements for one) to undo a query that writes, and a
+        SELECT cannot write."""
+        if self._tracer or sql.lstrip()[:7].lower() != "select ":
+            return super().query(sql, params)
+        cursor = self.conn.execute(sql, params if params is not None else ())
+        keys = dedupe_keys(d[0] for d in cursor.description)
+        return (dict(zip(keys, row, strict=True)) for row in cursor)
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[Database]:

@@ -38,6 +38,17 @@ def current_revision(table: str, record_id: str) -> dict:
     return rows[0]
 
 
+def _insert(table: str, row: dict) -> None:
+    """One INSERT for a revision row; sqlite-utils' ``insert`` reads the schema first."""
+    assert table in REVISED_TABLES
+    columns = list(row)
+    get_db().execute(
+        f"insert into {table} ({', '.join(columns)})"  # noqa: S608
+        f" values ({', '.join('?' * len(columns))})",
+        [row[c] for c in columns],
+    )
+
+
 def insert_first(table: str, row: dict, *, entered_by: str | None, submission_id: str | None):
     """Insert revision 1 of a new record; the caller holds the transaction."""
     row = {
@@ -51,7 +62,7 @@ def insert_first(table: str, row: dict, *, entered_by: str | None, submission_id
         "created_at": utc_now(),
         "submission_id": submission_id or None,
     }
-    get_db()[table].insert(row)
+    _insert(table, row)
     return row
 
 
@@ -83,5 +94,5 @@ def revise(
         "created_at": utc_now(),
         "submission_id": submission_id or None,
     }
-    get_db()[table].insert(new)
+    _insert(table, new)
     return new
