@@ -240,6 +240,12 @@ def axe_report(violations: list[dict]) -> str:
     return "\n".join(lines)
 
 
+OPEN_DETAILS = """() => document.querySelectorAll("details:not([open])").forEach(d => {
+    d.open = true; d.dataset.openedForAxe = "1"; })"""
+CLOSE_DETAILS = """() => document.querySelectorAll("details[data-opened-for-axe]").forEach(d => {
+    d.open = false; delete d.dataset.openedForAxe; })"""
+
+
 def check_accessibility(page, label: str = "") -> None:
     """Run axe-core for WCAG 2.2 AA, first as shown, then with every <details> opened,
     so that forms folded away are checked too."""
@@ -249,8 +255,9 @@ def check_accessibility(page, label: str = "") -> None:
     page.evaluate(Axe().axe_script)  # once: the library's run() would inject it on each run
     found = page.evaluate("options => axe.run(document, options)", options)["violations"]
     if page.locator("details:not([open])").count():
-        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        page.evaluate(OPEN_DETAILS)
         opened = page.evaluate("options => axe.run(document, options)", options)["violations"]
+        page.evaluate(CLOSE_DETAILS)  # as they were, for whatever the test does next
         found += [v for v in opened if v["id"] not in {f["id"] for f in found}]
     where = label or page.url
     assert not found, f"axe found {len(found)} WCAG problems on {where}:\n{axe_report(found)}"

@@ -148,6 +148,15 @@ def test_capture_pages_are_accessible(role, signed_in, site, visit):
     assert page.locator("#new-idea form.undo").count() == 1
     check_accessibility(page, f"participant after saving an idea, as {role}")
 
+    # A mistake in the folded-away questions opens them and puts the focus on the field.
+    page.click("#demographics summary")
+    page.fill("#dem-postcode", "LS6 1AA")
+    with page.expect_navigation():
+        page.click("#demographics button[type=submit]")
+    assert page.get_attribute("#demographics", "open") is not None
+    expect_focus(page, "#dem-postcode[aria-invalid=true]")
+    check_accessibility(page, f"participant with a mistake in 'about them', as {role}")
+
     with page.expect_navigation():
         page.click("#entries a:has-text('Correct')")
     check_accessibility(page, f"correction page, as {role}")
@@ -183,6 +192,20 @@ def test_signed_out_pages_are_accessible(browser, site, visit):
     later = visit(context, "/workshops/new")
     assert "/login?next=" in later.url
     check_accessibility(later, "sign-in page on the way to another page")
+    context.close()
+
+
+def test_a_right_to_left_page_is_accessible(browser, visit):
+    """Arabic, through the header's language switch: mirrored, and still WCAG clean."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = visit(context, "/login")
+    page.select_option("#switch-locale", "ar")
+    with page.expect_navigation():
+        page.click("header button[type=submit]")
+    assert urlsplit(page.url).path == "/login"
+    assert page.get_attribute("html", "lang") == "ar"
+    assert page.get_attribute("html", "dir") == "rtl"
+    check_accessibility(page, "sign-in page in Arabic")
     context.close()
 
 
