@@ -19,6 +19,7 @@ from browser_support import (
     focused,
     is_focused,
     press_and_load,
+    require_chromium,
     sample_site,
     shared,
     tab_to,
@@ -39,6 +40,7 @@ def browser():
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory):
+    require_chromium()  # skip before starting a server the tests could not use
     with shared("site", lambda: sample_site(tmp_path_factory.mktemp("site"))) as server:
         yield server
 

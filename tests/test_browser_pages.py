@@ -17,6 +17,7 @@ from browser_support import (
     check_offline,
     chromium,
     expect_focus,
+    require_chromium,
     sample_site,
     shared,
     sign_in,
@@ -52,6 +53,7 @@ def browser():
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory):
+    require_chromium()  # skip before starting a server the tests could not use
     with shared("site", lambda: sample_site(tmp_path_factory.mktemp("site"))) as server:
         yield server
 
