@@ -157,12 +157,18 @@ def _saved(workshop_id, participant_id, message, revision_id=None, anchor=""):
     return redirect(target + (f"#{anchor}" if anchor else ""))
 
 
-def _capture(workshop_id, participant_id, save, message, anchor=""):
-    """Run one save for this participant; a refused one re-shows the page, saving nothing."""
+def _capture(workshop_id, participant_id, save, message, anchor="", text_field=None):
+    """Run one save for this participant; a refused one re-shows the page, saving nothing.
+
+    ``text_field`` names the box a refused text belongs to, where several forms on the
+    page have a box called "text".
+    """
     workshops.get_workshop_for(g.user, workshop_id)
     try:
         saved = save()
     except InvalidInput as error:
+        if text_field and error.field == "text":
+            error.field = text_field
         return _participant_page(workshop_id, participant_id, show_error(error), 400)
     revision_id = saved.get("revision_id") if "kind" in saved else None
     return _saved(workshop_id, participant_id, message, revision_id, anchor)
@@ -243,6 +249,7 @@ def add_comment(workshop_id, participant_id, idea_id):
         ),
         _("Comment saved."),
         f"idea-{idea_id}",
+        text_field=f"comment-{idea_id}",
     )
 
 

@@ -170,3 +170,22 @@ def test_demographics_refuse_a_full_postcode_and_keep_prefer_not(app, capture):
     assert (person["sex"], person["role"], person["postcode_district"]) == (
         "prefer_not", "carer", "LS6")
     assert person["age_band"] is None
+
+
+def test_a_refused_comment_shows_its_error_at_the_comment(app, capture):
+    fay, idea = capture["fay"], capture["ideas"][1]
+    response = fay.post(capture["page"] + f"/ideas/{idea}/comments", {"text": "x" * 5001})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert f'id="comment-{idea}-error"' in page
+    assert 'id="text-error"' not in page
+
+
+def test_a_refused_about_them_form_keeps_what_was_typed(app, capture):
+    fay = capture["fay"]
+    response = fay.post(capture["page"] + "/demographics",
+                        {"age_band": "18_24", "postcode_district": "LS6 1AA"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'value="18_24" selected' in page
+    assert 'value="LS6 1AA"' in page
