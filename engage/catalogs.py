@@ -8,6 +8,7 @@ compiled files that do not match their catalogs.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import tempfile
@@ -36,7 +37,13 @@ def extract(output: Path = TEMPLATE) -> Path:
             "--msgid-bugs-address=translations@engage.invalid", "-o", str(output)]
     for keyword in KEYWORDS:
         args += ["-k", keyword]
-    _babel(*args, str(ROOT))
+    # Run from the project folder so the comments name files relative to it.
+    previous = Path.cwd()
+    os.chdir(ROOT)
+    try:
+        _babel(*args, ".")
+    finally:
+        os.chdir(previous)
     return output
 
 
