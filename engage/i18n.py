@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from babel import Locale
@@ -17,7 +18,15 @@ SUPPORTED_LOCALES = ("en", "pl", "ro", "pa", "ur", "pt", "es", "ar", "bn", "gu",
 #: written in: the same list, so every participant's language has an interface too.
 CONTENT_LANGUAGES = SUPPORTED_LOCALES
 
-TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+def _translations_dir() -> Path:
+    """The top-level translations/ folder of a checkout, or where an install put it."""
+    beside = Path(__file__).resolve().parent.parent / "translations"
+    if beside.is_dir():
+        return beside
+    return Path(sys.prefix) / "share" / "engage" / "translations"
+
+
+TRANSLATIONS_DIR = _translations_dir()
 
 
 def select_locale() -> str:
