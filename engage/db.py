@@ -123,7 +123,8 @@ def get_db() -> sqlite_utils.Database:
     opening one costs its pragmas and a fresh read of the schema, and closing the last
     one checkpoints the log, which under load was a third of a save's time.
     """
-    if "db" not in g:
+    db = g.get("db")
+    if db is None:
         app = current_app
         path = app.config["DATABASE"]
         pool = _pool(app, path)
@@ -138,7 +139,7 @@ def get_db() -> sqlite_utils.Database:
                     migrate(db)
                     state["migrated"] = True
         g.db = db
-    return g.db
+    return db
 
 
 def _pool(app: Flask, path: str) -> list[Database]:

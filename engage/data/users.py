@@ -30,7 +30,14 @@ class LoginThrottled(Exception):
 
 
 def any_users() -> bool:
-    return get_db().execute("select exists(select 1 from users)").fetchone()[0] == 1
+    """Whether the instance is set up. Accounts are never deleted, so once there is one
+    the answer is kept and every later request skips the query."""
+    state = current_app.extensions.setdefault("engage.users", {})
+    if state.get("any"):
+        return True
+    found = get_db().execute("select exists(select 1 from users)").fetchone()[0] == 1
+    state["any"] = found
+    return found
 
 
 def check_new_password(password: str | None) -> str:
