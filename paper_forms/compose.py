@@ -236,7 +236,7 @@ class Composer:
         if m.symbols:
             return self.content_width / 3
         column = max(m.answer_column, widest + 10)
-        if 3 * column > self.content_width * 0.6:
+        if 3 * column > self.content_width * 0.7:
             raise SpecError("answer labels are too long for the answer columns")
         return column
 
