@@ -123,7 +123,7 @@ def problems() -> list[str]:
             found.append(f"{locale}: compiled messages.mo is missing or out of date; run compile.")
         if msgfmt:
             result = subprocess.run(
-                [msgfmt, "--check", "-o", "-", str(po)], capture_output=True, text=True
+                [msgfmt, "--check", "-o", os.devnull, str(po)], capture_output=True, text=True
             )
             if result.returncode != 0:
                 found.append(f"{locale}: msgfmt --check: {result.stderr.strip()}")

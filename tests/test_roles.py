@@ -1,5 +1,7 @@
 """Who may see what: facilitators their own workshops, coordinators the demographics."""
 
+import json
+
 import pytest
 from conftest import make_user, query, sign_in
 
@@ -86,3 +88,10 @@ def test_demographics_are_shown_only_to_coordinators(app, client, people):
     coordinator_view = cora.get(page).get_data(as_text=True)
     assert 'value="white_roma" selected' in coordinator_view
     assert 'value="75_plus" selected' in coordinator_view
+
+
+def test_tags_typed_with_the_arabic_comma_are_split(app, client, people):
+    fay = sign_in(client, "fay")
+    wid = new_workshop(fay, people["conversation"]["id"], tags="لاجئون، كبار السن؛ carers")
+    tags = query(app, "select tags from workshops where id = ?", [wid])[0]["tags"]
+    assert json.loads(tags) == ["لاجئون", "كبار السن", "carers"]

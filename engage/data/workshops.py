@@ -17,7 +17,8 @@ STAFF_WHO_SEE_ALL = ("admin", "coordinator")
 
 def parse_tags(raw: str | list | None) -> list[str]:
     """Free tags for the groups a workshop reached, split on commas, duplicates dropped."""
-    items = raw if isinstance(raw, list) else re.split(r"[,;\n]", raw or "")
+    # Arabic-script keyboards type the Arabic comma and semicolon (U+060C, U+061B).
+    items = raw if isinstance(raw, list) else re.split(r"[,;\n\u060c\u061b]", raw or "")
     tags: list[str] = []
     for item in items:
         tag = re.sub(r"\s+", " ", item).strip()
