@@ -53,6 +53,7 @@ class Painter:
     def __init__(self, canvas):
         self._doc = canvas._doc
         self._lines: dict[tuple, tuple[Line, str]] = {}
+        self._runs: dict[tuple, tuple[Run, str]] = {}
 
     def text(self, item: TextItem) -> str:
         return f"BT 1 0 0 1 {n(item.x)} {n(item.y)} Tm {self._line(item)} ET"
@@ -66,8 +67,16 @@ class Painter:
     def _line(self, item: TextItem) -> str:
         key = (id(item.line), item.face.weight, item.size)
         found = self._lines.get(key)
-        if found is None or found[0] is not item.line:
+        if found is None or found[0] is not item.line:  # the id of a line no longer cached
             found = self._lines[key] = (item.line, self._encode_line(item))
+        return found[1]
+
+    def _run(self, run: Run, face: Face, size: float) -> str:
+        """Cached per run: a page label shares all its runs but the serial with the last."""
+        key = (id(run), face.weight, size)
+        found = self._runs.get(key)
+        if found is None or found[0] is not run:
+            found = self._runs[key] = (run, self._glyphs(run, face, size))
         return found[1]
 
     def _encode_line(self, item: TextItem) -> str:
@@ -78,7 +87,7 @@ class Painter:
         i = 0
         while i < len(runs):
             if runs[i].rtl:
-                ops.append(self._glyphs(runs[i], item.face, item.size))
+                ops.append(self._run(runs[i], item.face, item.size))
                 i += 1
                 continue
             j = i
@@ -86,7 +95,7 @@ class Painter:
                 j += 1
             actual = "".join(run.text for run in runs[i:j]).encode("utf-16-be").hex().upper()
             ops.append(f"/Span <</ActualText <FEFF{actual}>>> BDC")
-            ops += [self._glyphs(run, item.face, item.size) for run in runs[i:j]]
+            ops += [self._run(run, item.face, item.size) for run in runs[i:j]]
             ops.append("EMC")
             i = j
         return " ".join(ops)

@@ -65,8 +65,8 @@ def parse_payload(text: str) -> Payload:
     return Payload(form_id, int(serial), int(page))
 
 
-def qr_modules(payload: str) -> tuple[tuple[bool, ...], ...]:
-    """Rows of dark (True) and light modules, without the quiet zone."""
+def qr_modules(payload: str) -> tuple[bytes, ...]:
+    """Rows of modules without the quiet zone: byte 0 dark, 255 light."""
     barcode = zxingcpp.create_barcode(
         payload, zxingcpp.BarcodeFormat.QRCode, ec_level=ERROR_CORRECTION, version=VERSION
     )
@@ -74,35 +74,23 @@ def qr_modules(payload: str) -> tuple[tuple[bool, ...], ...]:
     if image.shape != (MODULES, MODULES):
         raise PayloadError(f"payload {payload!r} does not fit a version {VERSION} code")
     pixels = image.tobytes()
-    return tuple(
-        tuple(pixels[row * MODULES + col] < 128 for col in range(MODULES)) for row in range(MODULES)
-    )
+    return tuple(pixels[row * MODULES : (row + 1) * MODULES] for row in range(MODULES))
+
+
+_DARK_RUN = re.compile(rb"[\x00-\x7f]+")
 
 
 def qr_path(payload: str, x: float, y: float, size: float) -> str:
     """PDF operators that fill the dark modules of a code whose lower-left corner is x, y.
 
-    Horizontal runs of dark modules become one rectangle each, which keeps the page small
-    and needs no image.
+    Drawn in module units (one unit per module, row 0 at the top) under a scaling matrix,
+    each horizontal run of dark modules one rectangle: small, exact, and no image.
     """
     module = size / MODULES
-    ops = []
+    ops = [f"q {module:.4f} 0 0 {module:.4f} {x:.3f} {y:.3f} cm 0 g"]
     for row, cells in enumerate(qr_modules(payload)):
-        top = y + size - row * module
-        col = 0
-        while col < MODULES:
-            if not cells[col]:
-                col += 1
-                continue
-            start = col
-            while col < MODULES and cells[col]:
-                col += 1
-            ops.append(
-                f"{_n(x + start * module)} {_n(top - module)} "
-                f"{_n((col - start) * module)} {_n(module)} re"
-            )
-    return "q 0 g " + " ".join(ops) + " f Q"
-
-
-def _n(value: float) -> str:
-    return f"{value:.3f}".rstrip("0").rstrip(".")
+        bottom = MODULES - 1 - row
+        for run in _DARK_RUN.finditer(cells):
+            ops.append(f"{run.start()} {bottom} {run.end() - run.start()} 1 re")
+    ops.append("f Q")
+    return " ".join(ops)
