@@ -16,7 +16,7 @@ from .layout import Box, Mark, PageLayout, QRPlacement, Rect, WritingArea
 from .qr import MODULES, QUIET_ZONE_MODULES
 from .shaping import Line, Shaper, sentences
 from .spec import ANSWERS, FormSpec, SpecError, base_language
-from .styles import PAPER_SIZES, VARIANT_METRICS
+from .styles import PAPER_SIZES, metrics_for
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,10 @@ class _Block:
 class Composer:
     def __init__(self, spec: FormSpec, shapers: dict[str, Shaper]):
         self.spec = spec
-        self.m = VARIANT_METRICS[spec.variant]
+        self.lang = base_language(spec.language)
+        self.m = metrics_for(spec.variant, self.lang)
         self.paper = PAPER_SIZES[spec.paper]
         self.rtl = spec.direction == "rtl"
-        self.lang = base_language(spec.language)
         self.shapers = shapers
         m, width, height = self.m, self.paper.width, self.paper.height
         self.start = m.margin  # logical x of the content's start edge

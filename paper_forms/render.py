@@ -16,7 +16,9 @@ import contextlib
 import io
 import os
 import random
+import tempfile
 import threading
+from pathlib import Path
 
 from reportlab import rl_config
 from reportlab.pdfgen.canvas import Canvas
@@ -79,13 +81,29 @@ def render(
         raise SpecError(f"serials cannot go past {MAX_SERIAL}")
     if out_pdf is None:
         raise SpecError("out_pdf is needed: a path or a binary file")
+    to_path = isinstance(out_pdf, (str, os.PathLike))
+    target = io.BytesIO() if to_path else out_pdf
     with _BUILD_LOCK, _binary_streams():
-        layout = _build(spec, sheets, out_pdf, first_serial, shuffle_ideas, seed)
-    if layout_json is None and isinstance(out_pdf, (str, os.PathLike)):
-        layout_json = layout_path(out_pdf)
+        layout = _build(spec, sheets, target, first_serial, shuffle_ideas, seed)
+    if to_path:
+        _write_atomically(Path(out_pdf), target.getvalue())
+        if layout_json is None:
+            layout_json = layout_path(out_pdf)
     if layout_json is not None:
         layout.write(layout_json)
     return layout
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Whole or not at all: a failed run never leaves half a PDF where a good one was."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @contextlib.contextmanager
@@ -107,9 +125,8 @@ def _binary_streams():
 def _build(spec, sheets, out_pdf, first_serial, shuffle, seed) -> Layout:
     paper = PAPER_SIZES[spec.paper]
     composer = Composer(spec, shapers())
-    target = str(out_pdf) if isinstance(out_pdf, (str, os.PathLike)) else out_pdf
     canvas = Canvas(
-        target,
+        out_pdf,
         pagesize=(paper.width, paper.height),
         pageCompression=1,
         invariant=1,

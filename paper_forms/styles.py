@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .layout import Paper
 
@@ -82,3 +82,23 @@ VARIANT_METRICS = {
         leading=1.6,
     ),
 }
+
+
+#: Bengali, Gurmukhi and Gujarati letters are small for their point size beside Latin in
+#: Kurinto Sans (the headline sits near the Latin x-height), so their text is set larger.
+SCRIPT_SCALE = {"bn": 1.12, "pa": 1.12, "gu": 1.12}
+
+
+def metrics_for(variant: str, language: str) -> Metrics:
+    """The variant's sizes, with text scaled up for scripts that need it."""
+    metrics = VARIANT_METRICS[variant]
+    scale = SCRIPT_SCALE.get(language, 1.0)
+    if scale == 1.0:
+        return metrics
+    return replace(
+        metrics,
+        title=round(metrics.title * scale, 1),
+        heading=round(metrics.heading * scale, 1),
+        body=round(metrics.body * scale, 1),
+        label=round(metrics.label * scale, 1),
+    )

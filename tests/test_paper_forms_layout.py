@@ -300,3 +300,13 @@ def test_new_form_ids_are_valid_and_differ():
     assert len(ids) == 50
     for form_id in ids:
         dataclasses.replace(sample_spec("en"), form_id=form_id).validate()
+
+
+def test_a_failed_run_leaves_the_previous_pdf_and_layout_alone(tmp_path):
+    pdf = tmp_path / "forms.pdf"
+    render(sample_spec("en"), out_pdf=pdf)
+    before = pdf.read_bytes(), layout_path(pdf).read_bytes()
+    with pytest.raises(MissingGlyph):
+        render(dataclasses.replace(sample_spec("en"), title="健康服务"), out_pdf=pdf)
+    assert (pdf.read_bytes(), layout_path(pdf).read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["forms.layout.json", "forms.pdf"]
