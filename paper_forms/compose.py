@@ -57,7 +57,7 @@ class Composer:
         band = max(m.mark, m.footer * 1.6)
         label_x = m.mark_inset + m.mark + 8
         self.label_rect = Rect(label_x, m.mark_inset, width - 2 * label_x, band)
-        self.bottom = max(m.margin, m.mark_inset + band + 10)
+        self.bottom = max(m.margin, m.mark_inset + band + 18)
         self.quiet = QUIET_ZONE_MODULES * m.qr / MODULES
         self.qr = QRPlacement(
             Rect(self._phys(width - m.margin - m.qr, m.qr), self.top - m.qr, m.qr, m.qr),
