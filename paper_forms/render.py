@@ -34,14 +34,16 @@ from .styles import PAPER_SIZES
 
 _BUILD_LOCK = threading.Lock()
 _shapers: dict[str, Shaper] = {}
+_shapers_lock = threading.Lock()
 
 
 def shapers() -> dict[str, Shaper]:
     """The process-wide shapers (and their caches) for the regular and bold faces."""
-    if not _shapers:
-        for weight in ("regular", "bold"):
-            _shapers[weight] = Shaper(fonts.face(weight))
-    return _shapers
+    with _shapers_lock:
+        if not _shapers:
+            for weight in ("regular", "bold"):
+                _shapers[weight] = Shaper(fonts.face(weight))
+        return _shapers
 
 
 def idea_order(spec: FormSpec, serial: int, shuffle: bool, seed) -> tuple[str, ...]:

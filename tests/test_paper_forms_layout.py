@@ -10,6 +10,7 @@ import pytest
 from paper_support import (
     IDEA_IDS,
     SAMPLES,
+    decode_qr,
     font_sizes,
     geometry_problems,
     normalise,
@@ -27,6 +28,7 @@ from paper_forms import (
     LayoutError,
     MissingGlyph,
     SpecError,
+    encode_payload,
     layout_path,
     new_form_id,
     render,
@@ -210,14 +212,17 @@ def page_h(layout):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("language", sorted(LANGUAGES))
-def test_every_language_and_variant_lays_out_cleanly(language, variant):
+def test_every_language_and_variant_lays_out_cleanly(tmp_path, language, variant):
     if language in SAMPLES:
         spec = sample_spec(language, variant=variant)
     else:
         spec = short_spec(language, variant=variant)
-    layout = render_quick_spec(spec)
+    pdf = tmp_path / "form.pdf"
+    layout = render(spec, out_pdf=pdf, first_serial=7)
     assert layout.direction == ("rtl" if language in ("ar", "ur") else "ltr")
     assert geometry_problems(layout) == []
+    first_page = page_images(pdf, dpi=150)[0]
+    assert decode_qr(first_page) == [encode_payload(spec.form_id, 7, 1)]
 
 
 def render_quick_spec(spec, **kw):
