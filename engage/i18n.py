@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+from datetime import date, datetime
 from pathlib import Path
 
-from babel import Locale
+from babel import Locale, dates
 from flask import Flask, g, has_request_context, request, session
 from flask_babel import Babel
 
@@ -58,10 +59,41 @@ def locale_display_name(code: str) -> str:
     return Locale.parse(code).get_display_name(code) or code
 
 
+def _format_locale() -> Locale:
+    """The page's locale for dates; English is written the British way, as in England."""
+    from flask_babel import get_locale
+
+    current = get_locale() or Locale.parse("en")
+    return Locale.parse("en_GB") if str(current) == "en" else current
+
+
+def day(value: str) -> str:
+    """A stored ISO date as people write it in the page's language (Babel's medium form)."""
+    try:
+        return dates.format_date(date.fromisoformat(value), "medium", locale=_format_locale())
+    except (TypeError, ValueError):
+        return value or ""
+
+
+def moment(value: str) -> str:
+    """A stored UTC timestamp in UK local time, written the page language's way."""
+    from flask_babel import get_timezone
+
+    try:
+        when = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value or ""
+    return dates.format_datetime(
+        when, "short", tzinfo=get_timezone(), locale=_format_locale()
+    )
+
+
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
     Babel(app, locale_selector=select_locale)
     app.context_processor(_template_context)
+    app.jinja_env.filters["day"] = day
+    app.jinja_env.filters["moment"] = moment
 
 
 def _template_context() -> dict:

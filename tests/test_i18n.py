@@ -5,8 +5,8 @@ import re
 
 import pytest
 from babel.support import Translations
-
 from conftest import make_user, sign_in
+
 from engage.i18n import SUPPORTED_LOCALES, TRANSLATIONS_DIR, text_direction
 
 LOCALES = ("en", "ar", "ur")
@@ -140,3 +140,15 @@ def test_the_catalog_check_passes():
     from engage.catalogs import problems
 
     assert problems() == []
+
+
+def test_dates_are_written_the_languages_way(app):
+    from engage.i18n import day
+
+    with app.test_request_context(headers={"Accept-Language": "pl"}):
+        assert day("2026-03-14") == "14 mar 2026"
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert day("2026-03-14") == "14 Mar 2026"
+    with app.test_request_context(headers={"Accept-Language": "ar"}):
+        assert "2026" in day("2026-03-14") or "٢٠٢٦" in day("2026-03-14")
+        assert day("2026-03-14") != "2026-03-14"
