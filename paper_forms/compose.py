@@ -14,7 +14,7 @@ from .draw import ShapeItem, TextItem
 from .fonts import Face
 from .layout import Box, Mark, PageLayout, QRPlacement, Rect, WritingArea
 from .qr import MODULES, QUIET_ZONE_MODULES
-from .shaping import Line, Shaper, sentences
+from .shaping import Line, Shaper, has_rtl_letters, sentences
 from .spec import ANSWERS, FormSpec, SpecError, base_language
 from .styles import PAPER_SIZES, metrics_for
 
@@ -91,7 +91,10 @@ class Composer:
     ) -> tuple[Line, ...]:
         if split and self.m.one_sentence_per_line:
             text = "\n".join(sentences(text))
-        return self.shapers[weight].lines(text, size, width, self.rtl, self.lang)
+        # A right-to-left form keeps its direction for mixed text, but a text with no
+        # right-to-left letters at all (an untranslated English idea) reads left to right.
+        rtl = self.rtl and has_rtl_letters(text)
+        return self.shapers[weight].lines(text, size, width, rtl, self.lang)
 
     def _text(
         self,

@@ -193,6 +193,11 @@ class Shaper:
         return pieces
 
 
+def has_rtl_letters(text: str) -> bool:
+    """Whether any character of the text is written right to left."""
+    return bool(_RTL_CHARS.search(text))
+
+
 def bidi_levels(text: str, rtl: bool) -> list[int]:
     """The resolved bidi embedding level of each character (rules up to I2)."""
     if not rtl and not _RTL_CHARS.search(text):

@@ -121,3 +121,24 @@ def test_pdfs_built_from_many_threads_at_once(tmp_path):
         pdf.close()
         first = page_images(tmp_path / f"{n}.pdf", dpi=100)[0]
         assert decode_qr(first) == [encode_payload("AHP2025", 1 + 10 * n, 1)]
+
+
+def test_untranslated_english_on_a_right_to_left_form_reads_left_to_right():
+    from paper_forms.shaping import has_rtl_letters
+
+    assert has_rtl_letters("کیا آپ متفق ہیں؟") and not has_rtl_letters("What should change first?")
+    import io
+
+    import pypdfium2
+
+    from paper_forms import AnswerLabels, FormSpec, Idea, render
+
+    spec = FormSpec(form_id="RTLFALLBK", language="ur", title="What should change first?",
+                    instruction="ہر خیال کے لیے ایک خانے پر نشان لگائیں۔", consent="میں متفق ہوں۔",
+                    ideas=(Idea("i1", "Appointments at weekends."),),
+                    answer_labels=AnswerLabels("متفق", "غیر متفق", "یقین نہیں"))
+    buffer = io.BytesIO()
+    render(spec, 1, buffer)
+    text = pypdfium2.PdfDocument(buffer.getvalue())[0].get_textpage().get_text_range()
+    assert "What should change first?" in text
+    assert "Appointments at weekends." in text
