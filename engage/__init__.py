@@ -48,6 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         fonts,
         i18n,
         kiosk,
+        paper,
         security,
         views,
     )
@@ -63,6 +64,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(facilitator.bp)
     app.register_blueprint(kiosk.bp)
     app.register_blueprint(fonts.bp)
+    app.register_blueprint(paper.bp)
     return app
 
 

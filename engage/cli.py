@@ -120,10 +120,78 @@ def export_cmd(fmt, out_dir, all_revisions, as_json):
             click.echo(str(path))
 
 
+forms_cli = click.Group("forms", help="Print paper forms that can be scanned back in.")
+
+
+@forms_cli.command("print")
+@click.option("--workshop", "workshop_id", help="The workshop the forms are for.")
+@click.option("--conversation", "slug", help="A conversation's slug, when no workshop exists yet.")
+@click.option("--lang", default="en", show_default=True, help="Language of the form.")
+@click.option(
+    "--variant",
+    type=click.Choice(["standard", "large-print", "easy-read"]),
+    default="standard",
+    show_default=True,
+    help="Standard, large print (16 pt and up) or easy read (with symbols).",
+)
+@click.option("--sheets", type=int, default=1, show_default=True, help="How many sheets.")
+@click.option("--paper", type=click.Choice(["a4", "letter"]), default="a4", show_default=True,
+              help="Paper size.")
+@click.option("--shuffle", is_flag=True, help="Vary the order of ideas from sheet to sheet.")
+@click.option("--no-demographics", is_flag=True, help="Leave out the optional 'about you' page.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the PDF; the layout is written beside it as .layout.json.")
+@click.option("--json", "as_json", is_flag=True, help="Print the form id, serials and files.")
+@with_appcontext
+def forms_print(workshop_id, slug, lang, variant, sheets, paper, shuffle, no_demographics,
+                out_file, as_json):
+    """Print a run of paper forms for a workshop (or a conversation) in one language."""
+    import shutil
+
+    from .data import forms
+    from .db import get_db
+
+    db = get_db()
+    if workshop_id:
+        found = db.execute("select conversation_id from workshops where id = ?",
+                           [workshop_id]).fetchone()
+        if not found:
+            raise click.ClickException(f"There is no workshop {workshop_id}.")
+        conversation_id = found[0]
+    elif slug:
+        found = db.execute("select id from conversations where slug = ?", [slug]).fetchone()
+        if not found:
+            raise click.ClickException(f"There is no conversation {slug}.")
+        conversation_id = found[0]
+    else:
+        raise click.UsageError("Name a --workshop or a --conversation.")
+    try:
+        printed = forms.print_forms(
+            conversation_id=conversation_id, workshop_id=workshop_id, lang=lang,
+            variant=variant, sheets=sheets, paper=paper, shuffle=shuffle,
+            demographics=not no_demographics, created_by=None,
+        )
+    except InvalidInput as error:
+        _fail(error)
+    import paper_forms
+
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(printed["pdf_file"], out_file)
+    layout_file = paper_forms.layout_path(out_file)
+    shutil.copyfile(printed["layout_path"], layout_file)
+    result = {"form_id": printed["id"], "serials": printed["serials"], "pdf": str(out_file),
+              "layout": str(layout_file), "language": lang, "variant": variant}
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        click.echo(f"Printed form {printed['id']}: {sheets} sheets to {out_file}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(export_cmd)
+    app.cli.add_command(forms_cli)
 
     from .catalogs import translations_cli
 

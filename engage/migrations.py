@@ -194,6 +194,35 @@ def m0003_vote_lookup_index(db: Database) -> None:
     )
 
 
+@migrations(name="0004_paper_forms")
+def m0004_paper_forms(db: Database) -> None:
+    """Printed forms: what was printed, for which workshop, and the layout to read it back."""
+    _run_script(
+        db,
+        """
+        create table forms (
+            id text primary key,            -- the short form id in every page's QR code
+            workshop_id text references workshops(id),
+            conversation_id text not null references conversations(id),
+            language text not null,
+            variant text not null,
+            paper text not null,
+            sheets integer not null,
+            first_serial integer not null,
+            shuffled integer not null default 0,
+            demographics integer not null default 1,
+            spec text not null,             -- JSON: what was printed
+            layout text not null,           -- JSON: where every box is, per sheet and page
+            pdf_path text not null,
+            created_by text,
+            device_id text not null,
+            created_at text not null
+        );
+        create index forms_workshop on forms(workshop_id);
+        """,
+    )
+
+
 def _run_script(db: Database, script: str) -> None:
     """Run statements one by one: ``executescript`` would commit the migration's
     transaction half way through."""
