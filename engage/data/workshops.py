@@ -92,10 +92,22 @@ def _decode(row: dict) -> dict:
     return row
 
 
-_SELECT = (
+_COLUMNS = (
     "select w.*, c.title as conversation_title, c.slug as conversation_slug,"
     " (select count(distinct p.id) from participants p where p.workshop_id = w.id)"
-    " as participant_count from workshops w join conversations c on c.id = w.conversation_id"
+    " as participant_count"
+)
+_FROM = " from workshops w join conversations c on c.id = w.conversation_id"
+_SELECT = _COLUMNS + _FROM
+# One workshop, whether the user (the first parameter) runs it, and who runs it.
+_SELECT_ONE = (
+    _COLUMNS
+    + ", exists(select 1 from workshop_facilitators f where f.workshop_id = w.id"
+    " and f.user_id = ?) as _runs,"
+    " (select json_group_array(u.username) from workshop_facilitators f"
+    " join users u on u.id = f.user_id where f.workshop_id = w.id) as _facilitators"
+    + _FROM
+    + " where w.id = ?"
 )
 
 
@@ -112,28 +124,26 @@ def list_workshops_for(user: dict) -> list[dict]:
     return [_decode(r) for r in rows]
 
 
+# User names sort as ``order by username`` does with the column's NOCASE collation.
+_NOCASE = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def get_workshop_for(user: dict, workshop_id: str) -> dict:
-    """The workshop, if this user may see it; otherwise NotFound (not revealing it exists)."""
-    db = get_db()
-    rows = list(db.query(_SELECT + " where w.id = ?", [workshop_id]))
+    """The workshop, if this user may see it; otherwise NotFound (not revealing it exists).
+
+    One query answers all three questions (the workshop, whether this user runs it, who
+    runs it): every save checks access this way, so it is kept to one statement.
+    """
+    rows = list(get_db().query(_SELECT_ONE, [user["id"], workshop_id]))
     if not rows:
         raise NotFound(workshop_id)
-    if user["role"] not in STAFF_WHO_SEE_ALL:
-        runs = db.execute(
-            "select 1 from workshop_facilitators where workshop_id = ? and user_id = ?",
-            [workshop_id, user["id"]],
-        ).fetchone()
-        if not runs:
-            raise NotFound(workshop_id)
-    workshop = _decode(rows[0])
-    workshop["facilitators"] = [
-        r["username"]
-        for r in db.query(
-            "select u.username from workshop_facilitators f join users u on u.id = f.user_id"
-            " where f.workshop_id = ? order by u.username",
-            [workshop_id],
-        )
-    ]
+    workshop = rows[0]
+    runs = workshop.pop("_runs")
+    names = json.loads(workshop.pop("_facilitators"))
+    if user["role"] not in STAFF_WHO_SEE_ALL and not runs:
+        raise NotFound(workshop_id)
+    workshop = _decode(workshop)
+    workshop["facilitators"] = sorted(names, key=lambda name: name.translate(_NOCASE))
     return workshop
 
 
