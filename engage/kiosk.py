@@ -167,12 +167,6 @@ def _participant_id() -> str | None:
     return participant_state().get("participant_id")
 
 
-def _needs_participant():
-    if not _participant_id():
-        return redirect(url_for("kiosk.start"))
-    return None
-
-
 @bp.route("/")
 def start():
     _require_kiosk()
@@ -238,160 +232,150 @@ def consent():
     )
 
 
-@bp.route("/about/<int:n>", methods=["GET", "POST"])
-def about(n):
+def _step(kind: str, n: int, count, save, template: str, context=None):
+    """One screen of the flow: show it, or save its answer (unless skipped) and go on.
+
+    ``count(conv)`` is how many screens of this kind there are and ``context(conv)`` what
+    the template needs. A refused answer shows the same screen again with the reason,
+    and nothing is saved.
+    """
     state = _require_kiosk()
-    if (missing := _needs_participant()) is not None:
-        return missing
+    if not _participant_id():
+        return redirect(url_for("kiosk.start"))
     _workshop, conv = _workshop_and_conversation()
-    if n > len(vocab.DEMOGRAPHICS):
+    if n >= count(conv):
         abort(404)
-    question = vocab.DEMOGRAPHICS[n] if n < len(vocab.DEMOGRAPHICS) else None
     error = None
     if request.method == "POST":
-        if request.form.get("action") != "skip":
-            name = question.name if question else "postcode_district"
-            try:
-                participants.record_demographics(
-                    state["workshop_id"],
-                    _participant_id(),
-                    {name: request.form.get(name)},
-                    entered_by=None,
-                    keep_unanswered=True,
-                    submission_id=request.form.get("submission_id"),
-                    kiosk_id=state["id"],
-                )
-            except InvalidInput as refused:
-                error = refused.message
-        if error is None:
-            return redirect(_next_url(conv, ("about", n)))
+        skipped = request.form.get("action") == "skip" or request.form.get("vote") == "skip"
+        try:
+            save(state, conv, skipped)
+        except InvalidInput as refused:
+            error = refused.message
+        else:
+            return redirect(_next_url(conv, (kind, n)))
     return _render(
-        "kiosk/about.html",
-        question=question,
+        template,
         n=n,
         error=error,
-        progress=_progress(conv, ("about", n)),
+        progress=_progress(conv, (kind, n)),
+        **(context(conv) if context else {}),
     ), (400 if error else 200)
+
+
+def _provenance(state) -> dict:
+    """What every save from the kiosk carries: no staff member, this kiosk, this form."""
+    return {
+        "entered_by": None,
+        "kiosk_id": state["id"],
+        "submission_id": request.form.get("submission_id"),
+    }
+
+
+def _item_text(item) -> dict:
+    person = participant_state()
+    text, fallback = _text(item["text"], item["easy_read"], person["lang"], person.get("easy"))
+    return {"text": text, "fallback": fallback}
+
+
+def _new_idea(state, prompt_id=None) -> None:
+    contributions.add_idea(
+        state["workshop_id"],
+        _participant_id(),
+        {
+            "text": request.form.get("text"),
+            "language": participant_state()["lang"],
+            "prompt_id": prompt_id,
+        },
+        channel=CHANNEL,
+        **_provenance(state),
+    )
+
+
+@bp.route("/about/<int:n>", methods=["GET", "POST"])
+def about(n):
+    question = vocab.DEMOGRAPHICS[n] if n < len(vocab.DEMOGRAPHICS) else None
+    name = question.name if question else "postcode_district"
+
+    def save(state, _conv, skipped):
+        if not skipped:
+            participants.record_demographics(
+                state["workshop_id"],
+                _participant_id(),
+                {name: request.form.get(name)},
+                keep_unanswered=True,
+                **_provenance(state),
+            )
+
+    return _step(
+        "about",
+        n,
+        lambda _conv: len(vocab.DEMOGRAPHICS) + 1,
+        save,
+        "kiosk/about.html",
+        lambda _conv: {"question": question},
+    )
 
 
 @bp.route("/question/<int:n>", methods=["GET", "POST"])
 def prompt(n):
-    state = _require_kiosk()
-    if (missing := _needs_participant()) is not None:
-        return missing
-    _workshop, conv = _workshop_and_conversation()
-    if n >= len(conv["prompts"]):
-        abort(404)
-    item = conv["prompts"][n]
-    person = participant_state()
-    error = None
-    if request.method == "POST":
-        if request.form.get("action") != "skip":
-            try:
-                contributions.add_idea(
-                    state["workshop_id"],
-                    _participant_id(),
-                    {
-                        "text": request.form.get("text"),
-                        "language": person["lang"],
-                        "prompt_id": item["id"],
-                    },
-                    channel=CHANNEL,
-                    entered_by=None,
-                    submission_id=request.form.get("submission_id"),
-                    kiosk_id=state["id"],
-                )
-            except InvalidInput as refused:
-                error = refused.message
-        if error is None:
-            return redirect(_next_url(conv, ("prompt", n)))
-    text, fallback = _text(item["text"], item["easy_read"], person["lang"], person.get("easy"))
-    return _render(
+    def save(state, conv, skipped):
+        if not skipped:
+            _new_idea(state, conv["prompts"][n]["id"])
+
+    return _step(
+        "prompt",
+        n,
+        lambda conv: len(conv["prompts"]),
+        save,
         "kiosk/prompt.html",
-        text=text,
-        fallback=fallback,
-        n=n,
-        error=error,
-        progress=_progress(conv, ("prompt", n)),
-    ), (400 if error else 200)
+        lambda conv: _item_text(conv["prompts"][n]),
+    )
 
 
 @bp.route("/idea/<int:n>", methods=["GET", "POST"])
 def idea(n):
-    state = _require_kiosk()
-    if (missing := _needs_participant()) is not None:
-        return missing
-    _workshop, conv = _workshop_and_conversation()
-    if n >= len(conv["ideas"]):
-        abort(404)
-    item = conv["ideas"][n]
-    person = participant_state()
-    error = None
-    if request.method == "POST":
-        choice = request.form.get("vote")
-        try:
-            if choice == "skip":
-                contributions.record_exposure(
-                    state["workshop_id"],
-                    _participant_id(),
-                    [item["id"]],
-                    channel=CHANNEL,
-                    entered_by=None,
-                )
-            else:
-                contributions.record_vote(
-                    state["workshop_id"],
-                    _participant_id(),
-                    item["id"],
-                    choice,
-                    channel=CHANNEL,
-                    entered_by=None,
-                    submission_id=request.form.get("submission_id"),
-                    kiosk_id=state["id"],
-                )
-        except InvalidInput as refused:
-            error = refused.message
+    def save(state, conv, skipped):
+        item = conv["ideas"][n]
+        if skipped:  # shown, though not answered
+            contributions.record_exposure(
+                state["workshop_id"],
+                _participant_id(),
+                [item["id"]],
+                channel=CHANNEL,
+                entered_by=None,
+            )
         else:
-            return redirect(_next_url(conv, ("idea", n)))
-    text, fallback = _text(item["text"], item["easy_read"], person["lang"], person.get("easy"))
-    return _render(
+            contributions.record_vote(
+                state["workshop_id"],
+                _participant_id(),
+                item["id"],
+                request.form.get("vote"),
+                channel=CHANNEL,
+                **_provenance(state),
+            )
+
+    return _step(
+        "idea",
+        n,
+        lambda conv: len(conv["ideas"]),
+        save,
         "kiosk/idea.html",
-        vocab_votes=list(vocab.VOTES.items()),
-        text=text,
-        fallback=fallback,
-        n=n,
-        total=len(conv["ideas"]),
-        error=error,
-        progress=_progress(conv, ("idea", n)),
-    ), (400 if error else 200)
+        lambda conv: {
+            **_item_text(conv["ideas"][n]),
+            "total": len(conv["ideas"]),
+            "vocab_votes": list(vocab.VOTES.items()),
+        },
+    )
 
 
 @bp.route("/more", methods=["GET", "POST"])
 def more():
-    state = _require_kiosk()
-    if (missing := _needs_participant()) is not None:
-        return missing
-    _workshop, conv = _workshop_and_conversation()
-    error = None
-    if request.method == "POST":
-        if request.form.get("action") != "skip":
-            try:
-                contributions.add_idea(
-                    state["workshop_id"],
-                    _participant_id(),
-                    {"text": request.form.get("text"), "language": participant_state()["lang"]},
-                    channel=CHANNEL,
-                    entered_by=None,
-                    submission_id=request.form.get("submission_id"),
-                    kiosk_id=state["id"],
-                )
-            except InvalidInput as refused:
-                error = refused.message
-        if error is None:
-            return redirect(url_for("kiosk.thanks"))
-    return _render("kiosk/more.html", error=error, progress=_progress(conv, ("more", 0))), (
-        400 if error else 200
-    )
+    def save(state, _conv, skipped):
+        if not skipped:
+            _new_idea(state)
+
+    return _step("more", 0, lambda _conv: 1, save, "kiosk/more.html")
 
 
 @bp.route("/thanks")
