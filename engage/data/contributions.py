@@ -110,11 +110,20 @@ def exposed_idea_ids(participant_id: str) -> set[str]:
     }
 
 
-def add_idea(
-    workshop_id, participant_id, values: dict, *, channel, entered_by, submission_id=None,
-    kiosk_id=None,
+def _add_words(
+    kind,
+    workshop_id,
+    participant_id,
+    values,
+    *,
+    idea_id,
+    prompt_id,
+    channel,
+    entered_by,
+    submission_id,
+    kiosk_id,
 ):
-    """Save a new idea in the participant's own words."""
+    """Save an idea or a comment in the participant's own words, once per submission."""
     db = get_db()
     with db.atomic():
         existing = by_submission("contributions", submission_id)
@@ -122,41 +131,13 @@ def add_idea(
             return existing
         participant = _consenting_participant(workshop_id, participant_id)
         row = {
-            "kind": "idea",
+            "kind": kind,
             "status": "active",
             "kiosk_id": kiosk_id,
             "workshop_id": workshop_id,
             "participant_id": participant_id,
-            "idea_id": None,
-            "prompt_id": _prompt_of_workshop(workshop_id, values.get("prompt_id")),
-            "vote": None,
-            "channel": channel,
-            **_words(values, participant),
-        }
-        return insert_first(
-            "contributions", row, entered_by=entered_by, submission_id=submission_id
-        )
-
-
-def add_comment(
-    workshop_id, participant_id, idea_id, values: dict, *, channel, entered_by, submission_id=None,
-    kiosk_id=None,
-):
-    """Save a comment on one of the conversation's ideas; the idea counts as shown."""
-    db = get_db()
-    with db.atomic():
-        existing = by_submission("contributions", submission_id)
-        if existing:
-            return existing
-        participant = _consenting_participant(workshop_id, participant_id)
-        row = {
-            "kind": "comment",
-            "status": "active",
-            "kiosk_id": kiosk_id,
-            "workshop_id": workshop_id,
-            "participant_id": participant_id,
-            "idea_id": _idea_of_workshop(workshop_id, idea_id),
-            "prompt_id": None,
+            "idea_id": idea_id and _idea_of_workshop(workshop_id, idea_id),
+            "prompt_id": _prompt_of_workshop(workshop_id, prompt_id),
             "vote": None,
             "channel": channel,
             **_words(values, participant),
@@ -164,10 +145,64 @@ def add_comment(
         saved = insert_first(
             "contributions", row, entered_by=entered_by, submission_id=submission_id
         )
-        record_exposure(
-            workshop_id, participant_id, [idea_id], channel=channel, entered_by=entered_by
-        )
+        if idea_id:  # a comment on an idea means the idea was shown
+            record_exposure(
+                workshop_id, participant_id, [idea_id], channel=channel, entered_by=entered_by
+            )
         return saved
+
+
+def add_idea(
+    workshop_id,
+    participant_id,
+    values: dict,
+    *,
+    channel,
+    entered_by,
+    submission_id=None,
+    kiosk_id=None,
+):
+    """Save a new idea in the participant's own words, optionally answering a prompt."""
+    return _add_words(
+        "idea",
+        workshop_id,
+        participant_id,
+        values,
+        idea_id=None,
+        prompt_id=values.get("prompt_id"),
+        channel=channel,
+        entered_by=entered_by,
+        submission_id=submission_id,
+        kiosk_id=kiosk_id,
+    )
+
+
+def add_comment(
+    workshop_id,
+    participant_id,
+    idea_id,
+    values: dict,
+    *,
+    channel,
+    entered_by,
+    submission_id=None,
+    kiosk_id=None,
+):
+    """Save a comment on one of the conversation's ideas; the idea counts as shown."""
+    if not idea_id:
+        raise InvalidInput(_l("That idea is not part of this workshop's conversation."), "idea_id")
+    return _add_words(
+        "comment",
+        workshop_id,
+        participant_id,
+        values,
+        idea_id=idea_id,
+        prompt_id=None,
+        channel=channel,
+        entered_by=entered_by,
+        submission_id=submission_id,
+        kiosk_id=kiosk_id,
+    )
 
 
 def current_vote(participant_id: str, idea_id: str) -> dict | None:
@@ -182,7 +217,14 @@ def current_vote(participant_id: str, idea_id: str) -> dict | None:
 
 
 def record_vote(
-    workshop_id, participant_id, idea_id, vote, *, channel, entered_by, submission_id=None,
+    workshop_id,
+    participant_id,
+    idea_id,
+    vote,
+    *,
+    channel,
+    entered_by,
+    submission_id=None,
     kiosk_id=None,
 ):
     """Save agree, disagree or unsure; a changed mind is a new revision of the same vote."""
