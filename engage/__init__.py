@@ -50,6 +50,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         kiosk,
         paper,
         security,
+        sync,
         views,
     )
 
@@ -65,6 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(kiosk.bp)
     app.register_blueprint(fonts.bp)
     app.register_blueprint(paper.bp)
+    sync.init_app(app)
     return app
 
 

@@ -194,8 +194,10 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(forms_cli)
 
     from .catalogs import translations_cli
+    from .sync.cli import sync_cli
 
     app.cli.add_command(translations_cli)
+    app.cli.add_command(sync_cli)
 
 
 def _set_instance(ctx, _param, value):

@@ -223,6 +223,195 @@ def m0004_paper_forms(db: Database) -> None:
     )
 
 
+#: Tables whose new rows (made on this device) are logged for the hub, the key that
+#: names a row, and the order they are backfilled in (what others refer to comes first).
+_SYNC_LOG_0005 = (
+    ("users", "new.id", "id", "created_at"),
+    ("conversations", "new.id", "id", "created_at"),
+    ("prompts", "new.id", "id", "created_at"),
+    ("ideas", "new.id", "id", "created_at"),
+    ("workshops", "new.id", "id", "created_at"),
+    ("kiosks", "new.id", "id", "started_at"),
+    ("forms", "new.id", "id", "created_at"),
+    ("participants", "new.revision_id", "revision_id", "created_at, revision"),
+    ("contributions", "new.revision_id", "revision_id", "created_at, revision"),
+    ("exposures", "new.id", "id", "created_at"),
+    ("media", "new.sha256", "sha256", "created_at"),
+)
+#: Tables whose rows may later change in place on the device that made them.
+_SYNC_UPDATED_0005 = ("conversations", "prompts", "ideas", "kiosks")
+
+
+@migrations(name="0005_sync")
+def m0005_sync(db: Database) -> None:
+    """Sync to the hub: an append-only change log filled by triggers, the laptop's sync
+    state, media by content hash, and the hub's devices, batches and conflicts.
+
+    Triggers log only rows made on this device (their ``device_id`` is this one's), so
+    rows pulled from the hub or received from laptops are never sent on again. A later
+    migration adds a table to sync by adding its own ``sync_log_<table>`` trigger.
+    """
+    _run_script(
+        db,
+        """
+        create table changes (
+            seq integer primary key autoincrement,
+            tbl text not null,
+            key text not null           -- the row's key; JSON array for a composite key
+        );
+        create table sync_state (
+            id integer primary key check (id = 1),
+            hub_url text,
+            device_id text,             -- this laptop's identity on the hub
+            device_name text,
+            token text,
+            hub_key_id text,
+            hub_keys text,              -- JSON: the hub's public keys
+            enrolled_at text,
+            acked_seq integer not null default 0,
+            acked_at text,
+            last_attempt_at text,
+            last_error text,
+            failures integer not null default 0,
+            next_attempt_at text,
+            pulled_at text
+        );
+        insert into sync_state (id) values (1);
+        create table media (
+            sha256 text primary key,    -- the file is instance/media/<sha256>
+            size integer not null,
+            content_type text not null,
+            device_id text not null,
+            created_at text not null
+        );
+        create table devices (
+            id text primary key,
+            name text not null,
+            record_device_id text,      -- the device id its records carry
+            public_key text not null,   -- Ed25519, base64
+            token_hash text not null unique,
+            held_seq integer not null default 0,
+            enrolled_at text not null,
+            enrolled_by text,
+            via text not null,
+            last_heard_at text,
+            revoked_at text
+        );
+        create table enrolment_codes (
+            code_hash text primary key,
+            name text not null,
+            created_by text,
+            created_at text not null,
+            expires_at text not null,
+            used_at text,
+            device_id text
+        );
+        create table batches (
+            batch_id text primary key,
+            device_id text not null references devices(id),
+            bundle_id text,
+            via text not null check (via in ('network', 'file')),
+            seq_from integer not null,
+            seq_to integer not null,
+            held_before integer not null,
+            held_after integer not null,
+            made_at text not null,
+            received_at text not null,
+            counts text not null,       -- JSON {table: rows applied}
+            sent text not null,         -- JSON {table: rows sent}
+            workshops text not null,    -- JSON list of workshop ids
+            conflicts integer not null default 0,
+            manifest_sha256 text not null,
+            frame_sha256 text not null,
+            received_by text
+        );
+        create index batches_device on batches(device_id, received_at);
+        create table received (
+            tbl text not null,
+            key text not null,
+            batch_id text not null,
+            primary key (tbl, key)
+        ) without rowid;
+        create table conflicts (
+            id text primary key,
+            tbl text not null,
+            key text not null,
+            record_id text,
+            kind text not null,
+            batch_id text not null,
+            device_id text not null,
+            existing text,              -- JSON of the row kept
+            incoming text not null,     -- JSON of the row not applied
+            detected_at text not null,
+            resolved_at text,
+            resolved_by text,
+            note text
+        );
+        create index conflicts_open on conflicts(resolved_at, detected_at);
+        create table online_imports (
+            id text primary key,
+            conversation_id text not null references conversations(id),
+            filename text not null,
+            mapping text not null,      -- JSON {field: CSV column}
+            rows integer not null,
+            added_ideas integer not null,
+            imported_by text,
+            imported_at text not null
+        );
+        create table online_ideas (
+            id text primary key,
+            conversation_id text not null references conversations(id),
+            external_id text not null,
+            text text not null,
+            language text not null,
+            agree integer not null default 0,
+            disagree integer not null default 0,
+            unsure integer not null default 0,
+            idea_id text references ideas(id),
+            import_id text not null references online_imports(id),
+            updated_at text not null,
+            unique (conversation_id, external_id)
+        );
+        """,
+    )
+    local = "(select id from device)"
+    for table, key, column, order in _SYNC_LOG_0005:
+        when = f"new.device_id = {local}"
+        db.execute(
+            f"create trigger sync_log_{table} after insert on {table} when {when}"
+            f" begin insert into changes (tbl, key) values ('{table}', {key}); end"
+        )
+        if table in _SYNC_UPDATED_0005:
+            db.execute(
+                f"create trigger sync_log_{table}_update after update on {table} when {when}"
+                f" begin insert into changes (tbl, key) values ('{table}', {key}); end"
+            )
+        if table == "workshops":
+            _log_workshop_facilitators(db, local)
+        # What this device made before sync existed is queued too, oldest first.
+        db.execute(
+            f"insert into changes (tbl, key) select '{table}', {column} from {table}"
+            f" where device_id = {local} order by {order}"
+        )
+
+
+def _log_workshop_facilitators(db: Database, local: str) -> None:
+    """Who runs a workshop made here: the link has no device of its own, so it goes
+    with the workshop's."""
+    owned = f"(select device_id from workshops where id = new.workshop_id) = {local}"
+    db.execute(
+        f"create trigger sync_log_workshop_facilitators after insert on workshop_facilitators"
+        f" when {owned} begin insert into changes (tbl, key)"
+        " values ('workshop_facilitators', json_array(new.workshop_id, new.user_id)); end"
+    )
+    db.execute(
+        "insert into changes (tbl, key) select 'workshop_facilitators',"
+        " json_array(f.workshop_id, f.user_id) from workshop_facilitators f"
+        f" join workshops w on w.id = f.workshop_id where w.device_id = {local}"
+        " order by w.created_at"
+    )
+
+
 def _run_script(db: Database, script: str) -> None:
     """Run statements one by one: ``executescript`` would commit the migration's
     transaction half way through."""

@@ -59,6 +59,17 @@ _DEMOGRAPHICS = (
 )
 
 
+def select_sql(table: str, *, all_revisions: bool = False, demographics: bool = True) -> str:
+    """The SELECT behind one export table, for exports that add columns of their own."""
+    if table not in TABLES:
+        raise ValueError(table)
+    alias = {"contributions": "c", "participants": "p"}.get(table)
+    where = ""
+    if alias and not all_revisions:
+        where = "where " + current_where(alias, table)
+    return _QUERIES[table].format(where=where, demographics=_DEMOGRAPHICS if demographics else "")
+
+
 def rows(
     table: str, *, all_revisions: bool = False, demographics: bool = True, db=None
 ) -> tuple[list[str], Iterator[dict]]:
@@ -67,13 +78,7 @@ def rows(
     Only the latest revision of each record unless ``all_revisions``; demographic
     columns only when the reader may see them.
     """
-    if table not in TABLES:
-        raise ValueError(table)
-    alias = {"contributions": "c", "participants": "p"}.get(table)
-    where = ""
-    if alias and not all_revisions:
-        where = "where " + current_where(alias, table)
-    sql = _QUERIES[table].format(where=where, demographics=_DEMOGRAPHICS if demographics else "")
+    sql = select_sql(table, all_revisions=all_revisions, demographics=demographics)
     cursor = (db or get_db()).execute(sql)
     columns = [d[0] for d in cursor.description]
     return columns, (dict(zip(columns, values, strict=False)) for values in cursor)

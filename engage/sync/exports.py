@@ -1,0 +1,220 @@
+"""The hub's merged dataset as CSV, JSON Lines and XLSX, streamed.
+
+Each row of the laptops' tables carries, besides its own provenance (device, entered
+by, channel, created at), the batch that brought it to the hub, how (network or USB
+file), when, and from which enrolled laptop. Rows are read from a cursor in chunks and
+written as they come, so a million rows never sit in memory; an XLSX goes through
+openpyxl's write-only mode into a temporary file and is sent from there.
+
+Demographic answers are exported for coordinators only: row by row in participants,
+or as counts in ``demographics``, where any count under the threshold is suppressed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .. import vocab
+from ..data import export
+from ..data.revisions import current_where
+from ..db import connect
+
+FORMATS = ("csv", "jsonl", "xlsx")
+LAPTOP_TABLES = ("contributions", "participants", "ideas", "exposures", "workshops")
+TABLES = LAPTOP_TABLES + ("batches", "devices", "conflicts", "online_ideas", "demographics")
+DEMOGRAPHIC_TABLES = ("participants", "demographics")
+DEFAULT_THRESHOLD = 5
+XLSX_MAX_ROWS = 1_048_576  # a worksheet's limit, header included
+_CHUNK = 2000
+_KEYS = {"contributions": "revision_id", "participants": "revision_id"}
+
+_PROVENANCE = (
+    "select x.*, r.batch_id as sync_batch_id, b.via as sync_via,"
+    " b.received_at as sync_received_at, d.name as sync_laptop"
+    " from ({base}) x left join received r on r.tbl = '{table}' and r.key = x.{key}"
+    " left join batches b on b.batch_id = r.batch_id left join devices d on d.id = b.device_id"
+)
+_OWN = {
+    "batches": (
+        "select b.batch_id, b.device_id, d.name as laptop, b.bundle_id, b.via, b.seq_from,"
+        " b.seq_to, b.held_before, b.held_after, b.made_at, b.received_at, b.counts, b.sent,"
+        " b.workshops, b.conflicts, b.manifest_sha256, b.frame_sha256, b.received_by"
+        " from batches b join devices d on d.id = b.device_id order by b.received_at"
+    ),
+    "devices": (
+        "select id, name, record_device_id, held_seq, enrolled_at, enrolled_by, via,"
+        " last_heard_at, revoked_at from devices order by enrolled_at"
+    ),
+    "conflicts": (
+        "select id, tbl, key, record_id, kind, batch_id, device_id, existing, incoming,"
+        " detected_at, resolved_at, resolved_by, note from conflicts order by detected_at"
+    ),
+    "online_ideas": (
+        "select o.id, o.conversation_id, o.external_id, o.text, o.language, o.agree,"
+        " o.disagree, o.unsure, o.idea_id, o.import_id, i.filename as import_file,"
+        " i.imported_at, o.updated_at from online_ideas o"
+        " join online_imports i on i.id = o.import_id order by o.conversation_id, o.external_id"
+    ),
+}
+
+
+def select(table: str, *, all_revisions: bool = False, demographics: bool = True,
+           threshold: int = DEFAULT_THRESHOLD, group: str = "conversation") -> tuple[str, list]:
+    if table in _OWN:
+        return _OWN[table], []
+    if table == "demographics":
+        return _demographics_sql(threshold, group)
+    if table not in LAPTOP_TABLES:
+        raise ValueError(table)
+    base = export.select_sql(table, all_revisions=all_revisions, demographics=demographics)
+    key = _KEYS.get(table, "id")
+    return _PROVENANCE.format(base=base, table=table, key=key), []
+
+
+def _demographics_sql(threshold: int, group: str) -> tuple[str, list]:
+    """Counts of participants (latest revision, consent given) by answer, per
+    conversation or workshop; a count from 1 to threshold-1 is left out and flagged."""
+    scope = {"conversation": ("w.conversation_id", "(select json_extract(c.title, '$.en')"
+                              " from conversations c where c.id = w.conversation_id)"),
+             "workshop": ("w.id", "w.title")}.get(group)
+    if scope is None:
+        raise ValueError(group)
+    parts, params = [], []
+    for question in vocab.DEMOGRAPHIC_FIELDS:
+        parts.append(
+            f"select {scope[0]} as scope_id, {scope[1]} as scope, ? as question,"
+            f" coalesce(p.{question}, 'not_answered') as answer, count(*) as n"
+            " from participants p join workshops w on w.id = p.workshop_id"
+            f" where p.consent = 1 and {current_where('p', 'participants')}"
+            " group by 1, 2, 3, 4"
+        )
+        params.append(question)
+    threshold = max(0, int(threshold))
+    sql = (
+        "select ? as grouped_by, scope_id, scope, question, answer,"
+        " case when n < ? then null else n end as count,"
+        " case when n < ? then 1 else 0 end as suppressed, ? as threshold"
+        f" from ({' union all '.join(parts)}) order by scope, question, answer"
+    )
+    return sql, [group, threshold, threshold, threshold, *params]
+
+
+def cursor_for(db, table: str, **options):
+    sql, params = select(table, **options)
+    return db.execute(sql, params)
+
+
+def csv_chunks(cursor) -> Iterator[str]:
+    """Header, then rows written straight from the cursor in chunks."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([d[0] for d in cursor.description])
+    while True:
+        rows = cursor.fetchmany(_CHUNK)
+        if not rows:
+            break
+        writer.writerows(rows)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue()
+
+
+_STRUCTURED = ("text", "easy_read", "tags", "languages", "counts", "sent", "workshops",
+               "existing", "incoming", "title", "description")
+
+
+def jsonl_chunks(cursor) -> Iterator[str]:
+    columns = [d[0] for d in cursor.description]
+    structured = [i for i, c in enumerate(columns) if c in _STRUCTURED]
+    while True:
+        rows = cursor.fetchmany(_CHUNK)
+        if not rows:
+            break
+        lines = []
+        for row in rows:
+            record = dict(zip(columns, row, strict=True))
+            for i in structured:
+                value = row[i]
+                if isinstance(value, str) and value[:1] in "[{":
+                    with contextlib.suppress(ValueError):
+                        record[columns[i]] = json.loads(value)
+            lines.append(json.dumps(record, ensure_ascii=False))
+        yield "\n".join(lines) + "\n"
+
+
+def write_xlsx(cursor, target, title: str) -> None:
+    """An XLSX in openpyxl's write-only mode: rows go to disk as they are appended.
+    Past a worksheet's million rows the table goes on in a second sheet."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    header = [d[0] for d in cursor.description]
+    sheet, used, number = None, XLSX_MAX_ROWS, 0
+    while True:
+        rows = cursor.fetchmany(_CHUNK)
+        if not rows:
+            break
+        for row in rows:
+            if used >= XLSX_MAX_ROWS:
+                number += 1
+                name = title[:28] if number == 1 else f"{title[:24]} ({number})"
+                sheet = workbook.create_sheet(name)
+                sheet.append(header)
+                used = 1
+            sheet.append([_cell(v) for v in row])
+            used += 1
+    if sheet is None:
+        workbook.create_sheet(title[:28]).append(header)
+    workbook.save(target)
+
+
+def _cell(value):
+    # A text starting with = would be read as a formula by a spreadsheet: keep it text.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and len(value) > 1:
+        return "'" + value
+    return value
+
+
+def stream(database_path: str, table: str, fmt: str, **options) -> Iterator[bytes | str]:
+    """Chunks of one export on a connection of its own, for a streamed download."""
+    if fmt not in FORMATS:
+        raise ValueError(fmt)
+    db = connect(database_path)
+    try:
+        cursor = cursor_for(db, table, **options)
+        if fmt == "csv":
+            yield from csv_chunks(cursor)
+        elif fmt == "jsonl":
+            yield from jsonl_chunks(cursor)
+        else:
+            fd, name = tempfile.mkstemp(suffix=".xlsx")
+            os.close(fd)
+            try:
+                write_xlsx(cursor, name, table)
+                with open(name, "rb") as handle:
+                    while chunk := handle.read(256 * 1024):
+                        yield chunk
+            finally:
+                os.unlink(name)
+    finally:
+        db.close()
+
+
+def write_file(database_path: str, table: str, fmt: str, target: Path, **options) -> Path:
+    """Write one export to ``target`` whole (through a partial file renamed at the end)."""
+    target = Path(target)
+    partial = target.with_name(target.name + ".partial")
+    with partial.open("wb") as handle:
+        for chunk in stream(database_path, table, fmt, **options):
+            handle.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
+    partial.replace(target)
+    return target
