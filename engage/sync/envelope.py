@@ -195,10 +195,10 @@ def read_frame(stream: BinaryIO) -> Frame | None:
     magic = stream.read(len(MAGIC))
     if not magic:
         return None
-    if len(magic) < len(MAGIC) or not magic.startswith(MAGIC_PREFIX[: len(magic)]):
+    if not MAGIC.startswith(magic[: len(MAGIC_PREFIX)]):
         raise Refused("not-sync", "this is not an engage sync file")
-    if magic[: len(MAGIC_PREFIX)] != MAGIC_PREFIX:
-        raise Refused("not-sync", "this is not an engage sync file")
+    if len(magic) < len(MAGIC):
+        raise Refused("truncated", "the data stops part way through")
     if magic[-1] != VERSION:
         raise Refused("version", f"made by a version of engage that writes format {magic[-1]}")
     hlen_bytes = _read_exact(stream, 4)
