@@ -1,0 +1,490 @@
+"""Fitting a page to its layout: a homography from layout points (PDF points) to pixels.
+
+The QR code's four corners (from zxing-cpp) give a first, affine estimate. Each printed
+corner mark is then looked for where that estimate puts it, nearest first, in a window
+that grows with the distance from what is already known, and the estimate is refitted
+after each one found (affine until three marks are known, then projective). A second
+pass looks for every mark again where the others put it, which sharpens the fit and
+throws out anything taken for a mark by mistake. Last, the centres of the code's three
+finder patterns are measured the same way.
+
+The homography is fitted by least squares to the four marks and the three finder
+centres, each found to a fraction of a pixel as the centroid of a solid square; the fit
+error is the RMS distance, in points, between each layout point and its image point
+taken back through the homography. The QR corners zxing-cpp gives are whole pixels of
+a reduced image (0.7 pt apart at 200 dpi): used alone, 64 pt of code extrapolated over
+an 842 pt page multiplied that error ten times, which is why they only start the search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from ..layout import Mark, PageLayout, Rect
+
+#: Side of the patch a mark's centre is taken from, around the mark, in points.
+_MARK_PAD = 3.0
+#: Patches for the mark search are rectified at this many pixels per point.
+_SEARCH_SCALE = 2.0
+#: The QR corners come in whole pixels of a reduced image; the marks to a fraction of a
+#: pixel. Least squares weighs them so.
+QR_WEIGHT = 0.5
+#: A solid square: its core at least this dark, the ring round it at most this dark
+#: (darkness against the paper nearby, 0 to 1). Bold text and the QR's finder patterns
+#: never reach such a core; a mark in the deepest shadow of a photo does.
+CORE = 0.7
+RING = 0.15
+
+
+class AlignError(Exception):
+    """The page could not be fitted to its layout; the message says why."""
+
+
+@dataclass(frozen=True)
+class Fit:
+    #: 3x3, layout points (x right, y up) -> image pixels (edge coordinates).
+    homography: np.ndarray
+    #: RMS and largest distance, in points, between layout points and the fitted image.
+    error: float
+    max_error: float
+    #: Corners whose alignment mark was found.
+    marks_found: tuple[str, ...]
+    #: Pixels per inch of the page in the image, along x and y of the layout.
+    dpi: float
+    #: How far the page is turned clockwise in the image: 0, 90, 180 or 270 degrees.
+    rotation: int
+
+
+# -- geometry -----------------------------------------------------------------------------
+
+
+def _normaliser(points: np.ndarray) -> np.ndarray:
+    centre = points.mean(axis=0)
+    spread = np.sqrt(((points - centre) ** 2).sum(axis=1)).mean() or 1.0
+    k = np.sqrt(2) / spread
+    return np.array([[k, 0, -k * centre[0]], [0, k, -k * centre[1]], [0, 0, 1]])
+
+
+def fit_homography(src, dst, weights=None) -> np.ndarray:
+    """The homography taking src points to dst points: weighted least squares (DLT on
+    normalised coordinates). At least four points, not three on a line."""
+    src, dst = np.asarray(src, float), np.asarray(dst, float)
+    ts, td = _normaliser(src), _normaliser(dst)
+    s = apply(ts, src)
+    d = apply(td, dst)
+    n = len(src)
+    w = np.ones(n) if weights is None else np.asarray(weights, float)
+    a = np.zeros((2 * n, 9))
+    x, y, u, v = s[:, 0], s[:, 1], d[:, 0], d[:, 1]
+    a[0::2, 0:3] = np.stack([-x, -y, -np.ones(n)], axis=1)
+    a[0::2, 6:9] = np.stack([u * x, u * y, u], axis=1)
+    a[1::2, 3:6] = np.stack([-x, -y, -np.ones(n)], axis=1)
+    a[1::2, 6:9] = np.stack([v * x, v * y, v], axis=1)
+    a *= np.repeat(w, 2)[:, None]
+    _, _, vt = np.linalg.svd(a)
+    h = vt[-1].reshape(3, 3)
+    h = np.linalg.inv(td) @ h @ ts
+    return h / h[2, 2]
+
+
+def fit_affine(src, dst, weights=None) -> np.ndarray:
+    """The affine map (as a 3x3 matrix) taking src to dst by weighted least squares."""
+    src, dst = np.asarray(src, float), np.asarray(dst, float)
+    w = np.ones(len(src)) if weights is None else np.sqrt(np.asarray(weights, float))
+    a = np.hstack([src, np.ones((len(src), 1))]) * w[:, None]
+    solution, *_ = np.linalg.lstsq(a, dst * w[:, None], rcond=None)
+    return np.vstack([solution.T, [0, 0, 1]])
+
+
+def apply(h: np.ndarray, points) -> np.ndarray:
+    """Points (N, 2) through a 3x3 projective map."""
+    points = np.asarray(points, float)
+    mapped = points @ h[:, :2].T + h[:, 2]
+    return mapped[:, :2] / mapped[:, 2:3]
+
+
+def rectify(
+    image: Image.Image, h: np.ndarray, rect: Rect, scale: float, fill: int = 255
+) -> np.ndarray:
+    """The part of the page under a layout rectangle, upright, at `scale` pixels per
+    point, bilinear, as float32 grey values (`fill` where it falls outside the image).
+
+    Output pixel (col, row) has its centre at layout (x + (col + 0.5) / scale,
+    top - (row + 0.5) / scale); Pillow's perspective transform does the sampling.
+    """
+    width = max(1, round(rect.width * scale))
+    height = max(1, round(rect.height * scale))
+    to_layout = np.array([[1 / scale, 0, rect.x], [0, -1 / scale, rect.top], [0, 0, 1]])
+    m = h @ to_layout
+    m = m / m[2, 2]
+    out = image.transform(
+        (width, height),
+        Image.Transform.PERSPECTIVE,
+        tuple(m.flatten()[:8]),
+        Image.Resampling.BILINEAR,
+        fillcolor=fill,
+    )
+    return np.asarray(out, dtype=np.float32)
+
+
+def paper_brightness(image: Image.Image) -> int:
+    """The grey level of most of the page's paper: the 90th percentile of its pixels.
+
+    Used to fill what a rectified patch takes from outside the image, so the edge of a
+    scan never looks like white paper beside grey paper.
+    """
+    histogram = image.histogram()
+    target = 0.9 * sum(histogram)
+    total = 0
+    for level, count in enumerate(histogram):
+        total += count
+        if total >= target:
+            return level
+    return 255
+
+
+def darkness(grey: np.ndarray, paper: float | np.ndarray) -> np.ndarray:
+    """How much darker than the paper each pixel is: 0 paper, 1 black.
+
+    Dividing by the local paper brightness rather than subtracting a fixed threshold
+    makes a mark in a shadow as dark as the same mark in full light: shading multiplies.
+    """
+    paper = np.maximum(paper, 1.0)
+    return np.clip(1.0 - grey / paper, 0.0, 1.0)
+
+
+# -- the marks ----------------------------------------------------------------------------
+
+
+def local_paper(grey: np.ndarray, block: int) -> np.ndarray:
+    """The paper's brightness near each pixel, following shadows but not the table.
+
+    The brightest pixel of each block (blocks wider than a mark, so a mark never fills
+    one), then the brightest of each block's neighbours (so the table just beyond the
+    page's edge is measured against the page's paper and is dark, not a paper of its
+    own), interpolated smoothly between block centres (so no block's edge draws a
+    step that could look like the edge of a square).
+    """
+    rows, cols = grey.shape
+    br, bc = -(-rows // block), -(-cols // block)
+    padded = np.pad(grey, ((0, br * block - rows), (0, bc * block - cols)), mode="edge")
+    level = padded.reshape(br, block, bc, block).max(axis=(1, 3))
+    grown = np.pad(level, 1, mode="edge")
+    level = np.max(
+        [grown[i : i + br, j : j + bc] for i in range(3) for j in range(3)], axis=0
+    ).astype(np.float32)
+    image = Image.fromarray(level, "F").resize((bc * block, br * block), Image.Resampling.BILINEAR)
+    return np.asarray(image)[:rows, :cols]
+
+
+_OUTWARD = {
+    "top-left": (-1.0, -1.0),
+    "top-right": (1.0, -1.0),
+    "bottom-left": (-1.0, 1.0),
+    "bottom-right": (1.0, 1.0),
+}
+
+
+@dataclass(frozen=True)
+class Square:
+    """A solid dark square to look for, with the paper ring around it (in points)."""
+
+    centre: tuple[float, float]
+    side: float
+    ring: tuple[float, float]
+    #: Kept around the square for its centroid: inside the ring's outer edge.
+    pad: float
+    #: Among several candidates, prefer the one furthest this way (x right, y down).
+    outward: tuple[float, float] = (0.0, 0.0)
+
+
+def mark_square(mark: Mark) -> Square:
+    return Square(
+        _centre(mark.rect),
+        mark.rect.width,
+        (1.5, 3.5),
+        _MARK_PAD,
+        _OUTWARD.get(mark.corner, (0.0, 0.0)),
+    )
+
+
+def finder_squares(page: PageLayout) -> dict[str, Square]:
+    """The solid 3 x 3 module centres of the code's finder patterns, each with a one
+    module ring of paper round it (and then the pattern's dark ring)."""
+    q = page.qr.rect
+    m = q.width / page.qr.modules
+    centres = {
+        "qr-top-left": (q.x + 3.5 * m, q.top - 3.5 * m),
+        "qr-top-right": (q.right - 3.5 * m, q.top - 3.5 * m),
+        "qr-bottom-left": (q.x + 3.5 * m, q.y + 3.5 * m),
+    }
+    return {name: Square(c, 3 * m, (0.25 * m, 0.85 * m), 0.5 * m) for name, c in centres.items()}
+
+
+def find_square(
+    image: Image.Image,
+    h: np.ndarray,
+    square: Square,
+    radius: float,
+    fill: int = 255,
+    wide: bool = True,
+) -> np.ndarray | None:
+    """Where `square` is in the image, looked for within `radius` points of where h puts
+    it: its centre in image pixels, or None.
+
+    A candidate is dark in its core and light in a ring round it, darkness taken against
+    the paper nearby so a shadow does not matter. Of the candidates, the one furthest
+    `outward` is taken: every other solid thing on a page (a filled-in box, a scribble)
+    lies inside the ring of corner marks. A wide search runs at 1 pixel per point and
+    (when `wide`), if nothing is found at the expected size, at other sizes: a far corner of a phone
+    photo is larger or smaller than a first, affine estimate makes it. The centre is then
+    taken to a fraction of a pixel as the darkness-weighted centroid of a small patch at
+    4 pixels per point, twice, the second time centred on the first.
+    """
+    k = 1.0 if radius > 12 else _SEARCH_SCALE
+    scales = (1.0, 1.2, 0.85, 1.4) if wide and radius > 12 else (1.0,)
+    reach = radius + (square.side / 2 + square.ring[1]) * max(scales) + 1
+    cx0, cy0 = square.centre
+    area = Rect(cx0 - reach, cy0 - reach, 2 * reach, 2 * reach)
+    patch = rectify(image, h, area, k, fill)
+    d = darkness(patch, local_paper(patch, max(8, round(24 * k))))
+    sums = _Sums(d)
+    for scale in scales:
+        guess = _candidate(sums, square, scale, k, radius, reach)
+        if guess is not None:
+            break
+    else:
+        return None
+    x, y = area.x + guess[0], area.top - guess[1]
+    for _ in range(2):
+        centre = _centroid(image, h, square, x, y, fill)
+        if centre is None:
+            return None
+        x, y = centre
+    return apply(h, np.array([[x, y]]))[0]
+
+
+class _Sums:
+    """Window sums of a darkness map through its integral image, made once."""
+
+    def __init__(self, d: np.ndarray):
+        self.shape = d.shape
+        self.s = np.zeros((d.shape[0] + 1, d.shape[1] + 1), dtype=np.float64)
+        self.s[1:, 1:] = d.cumsum(0).cumsum(1)
+
+    def __call__(self, side: int) -> np.ndarray:
+        s = self.s
+        return s[side:, side:] - s[:-side, side:] - s[side:, :-side] + s[:-side, :-side]
+
+
+def _candidate(sums: _Sums, square: Square, scale: float, k: float, radius: float, reach: float):
+    """The chosen candidate's centre in patch points (x right, y down), or None."""
+    side = square.side * scale
+    core = max(2, round(max(side - 3 * scale, side / 2) * k))
+    inner_ring = round((side + 2 * square.ring[0] * scale) * k)
+    outer_ring = max(inner_ring + 2, round((side + 2 * square.ring[1] * scale) * k))
+    n_rows = sums.shape[0] - outer_ring + 1
+    n_cols = sums.shape[1] - outer_ring + 1
+    if n_rows < 1 or n_cols < 1:
+        return None
+    # Every map indexed by its window's centre, (row + outer_ring / 2, col + outer_ring / 2).
+    oc = (outer_ring - core) // 2
+    oi = (outer_ring - inner_ring) // 2
+    core_mean = sums(core)[oc : oc + n_rows, oc : oc + n_cols] / core**2
+    ring = sums(outer_ring)[:n_rows, :n_cols] - sums(inner_ring)[oi : oi + n_rows, oi : oi + n_cols]
+    ring_mean = ring / (outer_ring**2 - inner_ring**2)
+    good = (core_mean >= CORE) & (ring_mean <= RING)
+    if not good.any():
+        return None
+    dx = ((np.arange(n_cols) + outer_ring / 2) / k - reach)[None, :]  # points right
+    dy = ((np.arange(n_rows) + outer_ring / 2) / k - reach)[:, None]  # and down
+    good &= dx * dx + dy * dy <= radius * radius
+    if not good.any():
+        return None
+    ox, oy = square.outward
+    rank = np.where(good, ox * dx + oy * dy + (core_mean - ring_mean), -np.inf)
+    i, j = np.unravel_index(np.argmax(rank), rank.shape)
+    return (j + outer_ring / 2) / k, (i + outer_ring / 2) / k
+
+
+def _centroid(image, h, square: Square, x: float, y: float, fill: int):
+    """The darkness-weighted centroid, in layout points, of the square's patch centred
+    on (x, y): paper all round the square, so its centre to a fraction of a pixel."""
+    k = 2 * _SEARCH_SCALE
+    half = square.side / 2 + square.pad
+    window = Rect(x - half, y - half, 2 * half, 2 * half)
+    grey = rectify(image, h, window, k, fill)
+    weight = np.clip(darkness(grey, max(float(grey.max()), 1.0)) - 0.4, 0, None)
+    total = weight.sum()
+    if total <= 0:
+        return None
+    ys, xs = np.mgrid[0 : grey.shape[0], 0 : grey.shape[1]]
+    return (
+        window.x + ((xs + 0.5) * weight).sum() / total / k,
+        window.top - ((ys + 0.5) * weight).sum() / total / k,
+    )
+
+
+def _refine(image, h, square: Square, fill: int) -> np.ndarray | None:
+    """The square's centre in image pixels from two centroids, starting where h puts
+    it; None if it is not within 1.5 points of there."""
+    x, y = square.centre
+    for _ in range(2):
+        centre = _centroid(image, h, square, x, y, fill)
+        if centre is None:
+            return None
+        x, y = centre
+    if np.hypot(x - square.centre[0], y - square.centre[1]) >= 1.5:
+        return None
+    return apply(h, np.array([[x, y]]))[0]
+
+
+def _centre(rect: Rect) -> tuple[float, float]:
+    return (rect.x + rect.width / 2, rect.y + rect.height / 2)
+
+
+def qr_corners(page: PageLayout) -> np.ndarray:
+    """The code's corners in the layout: top-left, top-right, bottom-right, bottom-left
+    of the symbol as printed (the order zxing-cpp gives them in)."""
+    q = page.qr.rect
+    return np.array([(q.x, q.top), (q.right, q.top), (q.right, q.y), (q.x, q.y)], float)
+
+
+def _fit(layout_pts, image_pts, weights, marks: int) -> np.ndarray:
+    """Affine until three marks are known: with points only along the top of the page
+    a homography's perspective terms are guesses, and wild ones far from them."""
+    if marks >= 3:
+        return fit_homography(layout_pts, image_pts, weights)
+    return fit_affine(layout_pts, image_pts, weights)
+
+
+def errors(h: np.ndarray, layout_pts, image_pts) -> np.ndarray:
+    """Distance in points between each layout point and its image point mapped back."""
+    back = apply(np.linalg.inv(h), image_pts)
+    return np.hypot(*(back - np.asarray(layout_pts)).T)
+
+
+#: A fit this good (RMS, points) needs no second look at its marks.
+GOOD_FIT = 0.6
+
+
+def fit_page(image: Image.Image, page: PageLayout, code_corners, paper: int = 255) -> Fit:
+    """Fit the page from the QR code's corners (image pixels, zxing-cpp order), the four
+    corner marks and the code's finder patterns. AlignError if fewer than three marks
+    are found. `paper` is the page's paper brightness (see paper_brightness).
+
+    When the fit is not good, each mark in turn is looked for again, widely, where the
+    code and the other three put it, and the best fit is kept: one mark taken wrongly
+    (the true one outside a first window that a phone photo's perspective made too
+    small) spoils a fit without showing which it was.
+    """
+    qr_image = np.asarray(code_corners, float)
+    squares = {mark.corner: mark_square(mark) for mark in page.marks}
+    found = _first_pass(image, page, squares, qr_image, paper)
+    if len(found) < 3:
+        names = ", ".join(m.corner for m in page.marks if m.corner not in found)
+        raise AlignError(f"alignment marks not found: {names}")
+    best = _finish(image, page, squares, qr_image, found, paper)
+    if best.error > GOOD_FIT and len(found) == 4:
+        qr_layout = qr_corners(page)
+        for name in squares:
+            others = [other for other in found if other != name]
+            layout = np.vstack([qr_layout] + [[squares[o].centre] for o in others])
+            img = np.vstack([qr_image] + [[found[o]] for o in others])
+            h = fit_homography(layout, img, [QR_WEIGHT] * 4 + [1.0] * 3)
+            hit = find_square(image, h, squares[name], 40.0, paper)
+            if hit is None or np.hypot(*(hit - found[name])) < 1.0:
+                continue
+            fit = _finish(image, page, squares, qr_image, {**found, name: hit}, paper)
+            if fit.error < best.error:
+                best = fit
+    return best
+
+
+def _first_pass(image, page, squares, qr_image, paper) -> dict[str, np.ndarray]:
+    """The marks found from the code outwards, nearest first, refitting after each."""
+    qr_layout = qr_corners(page)
+    found: dict[str, np.ndarray] = {}
+    h = fit_affine(qr_layout, qr_image)
+    qr_centre = qr_layout.mean(axis=0)
+    order = sorted(squares, key=lambda n: np.hypot(*(np.array(squares[n].centre) - qr_centre)))
+    for name in order:
+        known = [qr_centre] + [np.array(squares[other].centre) for other in found]
+        nearest = min(np.hypot(*(np.array(squares[name].centre) - p)) for p in known)
+        # Near the prediction first (enough for a flatbed scan), then far and wide (a
+        # phone photo's perspective, which an affine estimate cannot foresee).
+        hit = find_square(image, h, squares[name], 8 + 0.05 * nearest, paper, wide=False)
+        if hit is None:
+            hit = find_square(image, h, squares[name], min(250.0, 8 + 0.25 * nearest), paper)
+        if hit is not None:
+            found[name] = hit
+            layout = np.vstack([qr_layout] + [[squares[n].centre] for n in found])
+            img = np.vstack([qr_image] + [[found[n]] for n in found])
+            h = _fit(layout, img, [QR_WEIGHT] * 4 + [1.0] * len(found), len(found))
+    return found
+
+
+def _finish(image, page, squares, qr_image, found, paper) -> Fit:
+    """The fit from these marks: every mark's centre measured again through a first
+    homography (one found far out through an affine guess was measured in a warped
+    patch), the finder patterns' centres measured, and the homography fitted to the
+    marks and finder centres (or, failing those, zxing's corners)."""
+    qr_layout = qr_corners(page)
+    found = dict(found)
+    names = list(found)
+    layout = np.vstack([qr_layout] + [[squares[n].centre] for n in names])
+    img = np.vstack([qr_image] + [[found[n]] for n in names])
+    h = fit_homography(layout, img, [QR_WEIGHT] * 4 + [1.0] * len(names))
+    for name in names:
+        centre = _refine(image, h, squares[name], paper)
+        if centre is not None:
+            found[name] = centre
+    finders = []
+    for square in finder_squares(page).values():
+        centre = _refine(image, h, square, paper)
+        if centre is not None:
+            finders.append((square.centre, centre))
+    marks_found = tuple(m.corner for m in page.marks if m.corner in found)
+    layout = [squares[name].centre for name in marks_found]
+    img = [found[name] for name in marks_found]
+    candidates = []
+    if len(finders) == 3:
+        points = (layout + [c for c, _ in finders], img + [p for _, p in finders])
+        candidates.append((*points, fit_homography(*points)))
+    points = (list(qr_layout) + layout, list(qr_image) + img)
+    weights = [QR_WEIGHT] * 4 + [1.0] * len(marks_found)
+    candidates.append((*points, fit_homography(*points, weights)))
+    fits = []
+    for layout, img, h in candidates:
+        err = errors(h, layout, img)
+        fits.append(
+            Fit(
+                homography=h,
+                error=float(np.sqrt((err**2).mean())),
+                max_error=float(err.max()),
+                marks_found=marks_found,
+                dpi=_dpi(h, page),
+                rotation=_rotation(h, page),
+            )
+        )
+    return min(fits, key=lambda fit: fit.error)
+
+
+def _dpi(h: np.ndarray, page: PageLayout) -> float:
+    """Pixels per inch at the page centre, the mean of the two directions."""
+    q = page.qr.rect
+    c = np.array([[q.x, q.y], [q.x + 72, q.y], [q.x, q.y + 72]])
+    p = apply(h, c)
+    return float((np.hypot(*(p[1] - p[0])) + np.hypot(*(p[2] - p[0]))) / 2)
+
+
+def _rotation(h: np.ndarray, page: PageLayout) -> int:
+    """How far the page is turned clockwise in the image, to the nearest quarter turn."""
+    q = page.qr.rect
+    p = apply(h, np.array([[q.x, q.y], [q.x, q.y + 72]]))
+    dx, dy = p[1] - p[0]
+    angle = np.degrees(np.arctan2(dx, -dy))  # 0 when up is up in the image
+    return int(round(angle / 90.0)) % 4 * 90

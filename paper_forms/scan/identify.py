@@ -1,0 +1,93 @@
+"""Which page of which sheet an image shows: its QR code, read with zxing-cpp.
+
+zxing-cpp runs on a copy of the page reduced to about 1000-2000 pixels on the long side
+(a 200 dpi A4 page halved): the code's modules are still 3 or more pixels wide there,
+and decoding takes a sixth of the time. Only when that finds nothing is the full image
+tried, which rescues small codes in phone photos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import zxingcpp
+from PIL import Image
+
+from ..qr import Payload, PayloadError, parse_payload
+
+#: The reduced copy's long side is at least this many pixels.
+REDUCED_LONG_SIDE = 1000
+
+
+@dataclass(frozen=True)
+class Code:
+    """A page code found in an image."""
+
+    text: str
+    #: The parsed payload, or None for a code that is not an engage page code.
+    payload: Payload | None
+    #: Symbol corners in image pixels: top-left, top-right, bottom-right, bottom-left of
+    #: the symbol as printed, wherever the image has turned them.
+    corners: np.ndarray
+
+
+def reduction(size: tuple[int, int]) -> int:
+    """The whole factor that brings the long side down to 1000-2000 pixels."""
+    return max(1, max(size) // REDUCED_LONG_SIDE)
+
+
+def reduced(image: Image.Image) -> tuple[Image.Image, int]:
+    """The page reduced for decoding (box-averaged, so no pixel is lost to aliasing)."""
+    factor = reduction(image.size)
+    return (image.reduce(factor) if factor > 1 else image), factor
+
+
+def find_codes(image: Image.Image, factor: int = 1) -> list[Code]:
+    """Every QR code zxing-cpp finds in image, corners scaled up by factor."""
+    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode, try_invert=False)
+    codes = []
+    for barcode in found:
+        p = barcode.position
+        corners = np.array(
+            [(c.x, c.y) for c in (p.top_left, p.top_right, p.bottom_right, p.bottom_left)],
+            float,
+        )
+        try:
+            payload = parse_payload(barcode.text)
+        except PayloadError:
+            payload = None
+        codes.append(Code(barcode.text, payload, corners * factor))
+    return codes
+
+
+def page_codes(image: Image.Image, small: Image.Image | None = None, factor: int = 1):
+    """The codes on a page: from the reduced copy, or from the full image when the
+    reduced one shows none."""
+    if small is None:
+        small, factor = reduced(image)
+    codes = find_codes(small, factor)
+    if not codes and factor > 1:
+        codes = find_codes(image)
+    return codes
+
+
+#: Ink, in square points, below which a page without a code counts as blank: a dust
+#: speck or a stray dot, not a word.
+BLANK_INK = 20.0
+
+
+def looks_blank(small: Image.Image) -> bool:
+    """Next to no ink on the page (a scanner's edges left out): the back of a sheet.
+
+    Show-through of the printed front is far lighter than ink, and is not counted.
+    """
+    from .align import darkness, local_paper
+
+    grey = np.asarray(small, dtype=np.float32)
+    rows, cols = grey.shape
+    border_r, border_c = max(1, rows * 3 // 100), max(1, cols * 3 // 100)
+    grey = grey[border_r:-border_r, border_c:-border_c]
+    d = darkness(grey, local_paper(grey, 32))
+    points_per_pixel = 842.0 / max(small.size)  # as if the image were an A4 page
+    return float((d >= 0.35).sum()) * points_per_pixel**2 < BLANK_INK

@@ -1,0 +1,367 @@
+"""Reading scans: pages in, one PageResult per page out.
+
+    from paper_forms.scan import read_scans
+    for result in read_scans(["scans/"], layouts=my_layouts.get, workers=2):
+        ...  # result.status, result.answers, result.areas[i].png
+
+`layouts` maps a form id to its Layout, or None for a form this instance did not print.
+No page stops a batch: a file or page that cannot be read gives a result with status
+'error' and a reason, and the next one is read.
+
+With workers > 1 pages are read in that many processes (a file is cut into runs of
+pages, each read in order in one process, one page in memory at a time); results come
+back in file and page order either way. Worker processes are started with 'spawn', so
+`layouts` must be picklable (a module-level function, or an object with __call__);
+'fork' is not used because the web app that calls this runs threads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from PIL import Image
+
+from ..layout import Box, Layout, PageLayout
+from . import align, crops, identify, marks
+from .load import (
+    PageImage,
+    ScanFileError,
+    count_pages,
+    file_sha256,
+    iter_pages,
+    page_sha256,
+    scan_files,
+)
+from .results import (
+    BLANK_PAGE,
+    ERROR,
+    GIVEN,
+    POOR_FIT,
+    READ,
+    UNCERTAIN,
+    UNIDENTIFIED,
+    UNKNOWN_FORM,
+    AnswerResult,
+    AreaResult,
+    BoxResult,
+    PageResult,
+)
+
+LayoutLookup = Callable[[str], Layout | None]
+
+#: A fit worse than this (RMS, points) is not trusted to find 14-point boxes.
+MAX_FIT_ERROR = 1.2
+#: ... nor one with any point further off than this.
+MAX_FIT_POINT = 2.5
+#: Pages per task handed to a worker process.
+CHUNK = 8
+
+
+class _Layouts:
+    """The caller's lookup, asked once per form id per process."""
+
+    def __init__(self, lookup: LayoutLookup):
+        self.lookup = lookup
+        self.cache: dict[str, Layout | None] = {}
+
+    def __call__(self, form_id: str) -> Layout | None:
+        if form_id not in self.cache:
+            self.cache[form_id] = self.lookup(form_id)
+        return self.cache[form_id]
+
+
+def read_image(
+    image: Image.Image | PageImage,
+    layouts: LayoutLookup,
+    *,
+    source: str = "<image>",
+    index: int = 0,
+    file_hash: str | None = None,
+) -> PageResult:
+    """Read one page image (a PIL image or a loaded PageImage)."""
+    if isinstance(image, PageImage):
+        source, index, image = image.source, image.index, image.image
+    if image.mode != "L":
+        image = image.convert("L")
+    lookup = layouts if isinstance(layouts, _Layouts) else _Layouts(layouts)
+    small, factor = identify.reduced(image)
+    # Hashing the reduced copy (a quarter of the pixels at 200 dpi) is as good an
+    # identity for the same scan read again and four times cheaper.
+    result = PageResult(source, index, READ, file_sha256=file_hash, page_sha256=page_sha256(small))
+    codes = identify.find_codes(small, factor)
+    blank = None
+    if not codes and factor > 1:
+        blank = identify.looks_blank(small)
+        if not blank:
+            codes = identify.find_codes(image)
+    ours = [code for code in codes if code.payload is not None]
+    if not ours:
+        if codes:
+            result.code = codes[0].text
+            return _status(
+                result,
+                UNIDENTIFIED,
+                f"a QR code that is not an engage page code: {codes[0].text[:40]!r}",
+            )
+        if blank is None:
+            blank = identify.looks_blank(small)
+        if blank:
+            return _status(result, BLANK_PAGE, "no page code and no ink: a blank page")
+        return _status(
+            result,
+            UNIDENTIFIED,
+            "no page code could be read (torn, covered, smudged or out of focus?); "
+            "the page needs a person",
+        )
+    if len({code.payload for code in ours}) > 1:
+        texts = ", ".join(sorted({code.text for code in ours}))
+        return _status(result, UNIDENTIFIED, f"more than one page code on one image: {texts}")
+    code = ours[0]
+    payload = code.payload
+    result.code, result.form_id, result.serial, result.page = (
+        code.text,
+        payload.form_id,
+        payload.serial,
+        payload.page,
+    )
+    layout = lookup(payload.form_id)
+    if layout is None:
+        return _status(
+            result, UNKNOWN_FORM, f"form {payload.form_id} was not printed here (no layout for it)"
+        )
+    try:
+        page = layout.page(payload.serial, payload.page)
+    except KeyError:
+        return _status(
+            result,
+            UNKNOWN_FORM,
+            f"form {payload.form_id} has no sheet {payload.serial} page {payload.page}",
+        )
+    paper = align.paper_brightness(small)
+    try:
+        fit = align.fit_page(image, page, code.corners, paper)
+    except align.AlignError as error:
+        return _status(result, POOR_FIT, str(error))
+    result.fit_error = round(fit.error, 3)
+    result.fit_max_error = round(fit.max_error, 3)
+    result.marks_found = fit.marks_found
+    result.dpi = round(fit.dpi, 1)
+    result.rotation = fit.rotation
+    if fit.error > MAX_FIT_ERROR or fit.max_error > MAX_FIT_POINT:
+        return _status(
+            result,
+            POOR_FIT,
+            f"the page does not fit its layout closely enough (error {fit.error:.2f} pt, "
+            f"worst point {fit.max_error:.2f} pt; at most {MAX_FIT_ERROR} and "
+            f"{MAX_FIT_POINT}): creased, curled or cut?",
+        )
+    result.boxes = read_boxes(image, fit.homography, page, paper)
+    result.answers = resolve(page.boxes, result.boxes)
+    result.areas = [
+        _area(area.prompt_id, crops.read_area(image, fit.homography, area, paper))
+        for area in page.areas
+    ]
+    return result
+
+
+def _status(result: PageResult, status: str, reason: str) -> PageResult:
+    result.status = status
+    result.reason = reason
+    return result
+
+
+def _area(prompt_id: str, writing: crops.Writing) -> AreaResult:
+    return AreaResult(
+        prompt_id,
+        writing.has_writing,
+        writing.ink,
+        writing.png,
+        writing.width,
+        writing.height,
+        crops.CROP_DPI,
+    )
+
+
+def read_boxes(image: Image.Image, h, page: PageLayout, paper: int = 255) -> list[BoxResult]:
+    """Every box of the page measured and classified, in layout order."""
+    out = []
+    for box, ink in zip(page.boxes, marks.measure(image, h, page.boxes, paper), strict=True):
+        reading = marks.classify(ink)
+        out.append(
+            BoxResult(
+                kind=box.kind,
+                idea_id=box.idea_id,
+                answer=box.answer,
+                question_id=box.question_id,
+                option_id=box.option_id,
+                state=reading.state,
+                confidence=round(reading.confidence, 3),
+                ink=round(ink.mean, 4),
+                light=round(ink.light, 4),
+                dark=round(ink.dark, 4),
+                solid=round(ink.solid, 4),
+                spill=round(ink.spill, 4),
+                reason=reading.reason,
+            )
+        )
+    return out
+
+
+def _question(box: Box) -> tuple[str, str]:
+    if box.kind == "idea":
+        return "idea", box.idea_id
+    if box.kind == "demographic":
+        return "demographic", box.question_id
+    return box.kind, box.kind
+
+
+def _value(box: Box) -> str:
+    if box.kind == "idea":
+        return box.answer
+    if box.kind == "demographic":
+        return box.option_id
+    return GIVEN
+
+
+def resolve(boxes, results: list[BoxResult]) -> list[AnswerResult]:
+    """One answer per question (idea, demographic question, consent), in layout order.
+
+    An uncertain box, or two marked boxes for one question, make the answer UNCERTAIN:
+    the person's intention is for a person to read, never a guess.
+    """
+    questions: dict[tuple[str, str], list[tuple[Box, BoxResult]]] = {}
+    for box, result in zip(boxes, results, strict=True):
+        questions.setdefault(_question(box), []).append((box, result))
+    answers = []
+    for (kind, key), members in questions.items():
+        marked = [box for box, r in members if r.state == marks.MARKED]
+        unsure = [box for box, r in members if r.state == marks.UNCERTAIN]
+        if unsure:
+            which = ", ".join(_value(box) for box in unsure)
+            answers.append(AnswerResult(kind, key, UNCERTAIN, f"a box is unclear: {which}"))
+        elif len(marked) > 1:
+            which = ", ".join(_value(box) for box in marked)
+            answers.append(AnswerResult(kind, key, UNCERTAIN, f"more than one box marked: {which}"))
+        elif marked:
+            answers.append(AnswerResult(kind, key, _value(marked[0])))
+        else:
+            answers.append(AnswerResult(kind, key, None))
+    return answers
+
+
+# -- files and batches --------------------------------------------------------------------
+
+
+def _error(source, index, error: BaseException, file_hash=None) -> PageResult:
+    return PageResult(
+        str(source),
+        index,
+        ERROR,
+        reason=str(error),
+        error_type=type(error).__name__,
+        file_sha256=file_hash,
+    )
+
+
+def _read_run(path, start, stop, lookup, file_hash) -> Iterator[PageResult]:
+    """Pages start..stop-1 of one file. A page that cannot be decoded becomes an error
+    result and reading goes on with the next page."""
+    index = start
+    while index < stop:
+        try:
+            for page in iter_pages(path, index, stop):
+                index = page.index + 1
+                try:
+                    yield read_image(page, lookup, file_hash=file_hash)
+                except Exception as error:  # noqa: BLE001 - never silent, never stopped
+                    yield _error(path, page.index, error, file_hash)
+            return
+        except ScanFileError as error:
+            yield _error(path, index, error, file_hash)
+            index += 1
+
+
+def read_file(path: str | os.PathLike, layouts: LayoutLookup) -> Iterator[PageResult]:
+    """Every page of one file, in order; one error result if the file cannot be read."""
+    yield from read_scans([path], layouts, workers=1)
+
+
+def _plan(paths) -> Iterator[tuple]:
+    """(path, start, stop, file hash) runs of at most CHUNK pages, or (path, error)."""
+    for path in scan_files(paths):
+        try:
+            pages = count_pages(path)
+            digest = file_sha256(path)
+        except ScanFileError as error:
+            yield (path, error)
+            continue
+        except OSError as error:
+            yield (path, ScanFileError(f"{Path(path).name}: cannot be read ({error})"))
+            continue
+        if pages == 0:
+            yield (path, ScanFileError(f"{Path(path).name}: has no pages"))
+            continue
+        for start in range(0, pages, CHUNK):
+            yield (path, start, min(start + CHUNK, pages), digest)
+
+
+_worker_layouts: _Layouts | None = None
+
+
+def _init_worker(lookup: LayoutLookup) -> None:
+    global _worker_layouts
+    _worker_layouts = _Layouts(lookup)
+
+
+def _run_task(task) -> list[PageResult]:
+    path, start, stop, digest = task
+    return list(_read_run(path, start, stop, _worker_layouts, digest))
+
+
+def read_scans(
+    paths: Iterable[str | os.PathLike] | str | os.PathLike,
+    layouts: LayoutLookup,
+    *,
+    workers: int = 1,
+) -> Iterator[PageResult]:
+    """Every page of every file (folders searched for PDF, TIFF, JPEG and PNG files),
+    in file-name and page order, read in `workers` processes."""
+    plan = _plan(paths)
+    if workers <= 1:
+        lookup = _Layouts(layouts)
+        for task in plan:
+            if len(task) == 2:
+                yield _error(task[0], None, task[1])
+            else:
+                yield from _read_run(*task[:3], lookup, task[3])
+        return
+    context = get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(layouts,)
+    ) as pool:
+        pending: deque = deque()
+        for task in plan:
+            if len(task) == 2:
+                pending.append(_error(task[0], None, task[1]))
+            else:
+                pending.append((task, pool.submit(_run_task, task)))
+            # Keep a few runs in flight, so results never pile up in memory.
+            while len(pending) > 2 * workers:
+                yield from _take(pending.popleft())
+        while pending:
+            yield from _take(pending.popleft())
+
+
+def _take(item) -> list[PageResult]:
+    if isinstance(item, PageResult):
+        return [item]
+    (path, start, stop, digest), future = item
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001 - a crashed worker loses no page silently
+        return [_error(path, index, error, digest) for index in range(start, stop)]

@@ -1,0 +1,142 @@
+"""What reading a scan gives back: plain dataclasses, JSON-able through to_dict().
+
+One PageResult per page of every file (or one per file that could not be opened). Its
+status says what happened:
+
+  read          identified, fitted, every box and writing area read
+  blank         no code and next to no ink: the blank back of a duplex scan
+  unidentified  no engage page code could be read, but the page is not blank
+  unknown_form  a page code for a form (or a sheet or page of it) the caller does not know
+  poor_fit      the page could not be fitted to its layout closely enough to read boxes
+  error         the file, or this page of it, could not be decoded
+
+Anything but read and blank wants a person: `reason` says why in words.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict, dataclass, field, fields
+
+READ = "read"
+BLANK_PAGE = "blank"
+UNIDENTIFIED = "unidentified"
+UNKNOWN_FORM = "unknown_form"
+POOR_FIT = "poor_fit"
+ERROR = "error"
+STATUSES = (READ, BLANK_PAGE, UNIDENTIFIED, UNKNOWN_FORM, POOR_FIT, ERROR)
+
+#: An answer a person must decide: never guessed.
+UNCERTAIN = "uncertain"
+#: The value of a consent answer whose box is marked.
+GIVEN = "given"
+
+
+@dataclass(frozen=True)
+class BoxResult:
+    """One tick box: what it means (as in the layout) and what was found in it."""
+
+    kind: str
+    idea_id: str | None
+    answer: str | None
+    question_id: str | None
+    option_id: str | None
+    #: 'blank', 'marked' or 'uncertain'.
+    state: str
+    confidence: float
+    #: Mean darkness of the inner area (0 to 1) and the measurements behind the state.
+    ink: float
+    light: float
+    dark: float
+    solid: float
+    spill: float
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    """One question's answer: for 'idea' the answer (agree, disagree, unsure), for
+    'demographic' the option id, for 'consent' GIVEN; None when no box is marked;
+    UNCERTAIN when a box is uncertain or more than one is marked."""
+
+    kind: str
+    #: The idea id, the question id, or 'consent'.
+    key: str
+    value: str | None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class AreaResult:
+    prompt_id: str
+    has_writing: bool
+    #: Ink found outside the printed lines, in square points.
+    ink: float
+    #: The area cut out upright at `dpi`, as PNG; None when nothing is written.
+    png: bytes | None
+    width: int
+    height: int
+    dpi: int
+
+
+@dataclass
+class PageResult:
+    source: str
+    #: 0-based page of the file; None when the file as a whole could not be read.
+    page_index: int | None
+    status: str
+    reason: str | None = None
+    #: The name of the exception behind an 'error' (EmptyFile, DamagedFile, ...).
+    error_type: str | None = None
+    file_sha256: str | None = None
+    #: SHA-256 of the decoded page as it was searched for its code (grey, reduced to
+    #: 1000-2000 pixels on the long side; its size and pixels): the same scan read
+    #: again, from any file it is in, gives the same hash.
+    page_sha256: str | None = None
+    #: The code's text as read, whatever it says.
+    code: str | None = None
+    form_id: str | None = None
+    serial: int | None = None
+    page: int | None = None
+    #: RMS and largest distance in points between the layout and the fitted page.
+    fit_error: float | None = None
+    fit_max_error: float | None = None
+    marks_found: tuple[str, ...] = ()
+    #: Resolution of the page in the image, and how far it is turned clockwise.
+    dpi: float | None = None
+    rotation: int | None = None
+    boxes: list[BoxResult] = field(default_factory=list)
+    answers: list[AnswerResult] = field(default_factory=list)
+    areas: list[AreaResult] = field(default_factory=list)
+
+    @property
+    def needs_attention(self) -> bool:
+        """Not read and not blank, or read with an answer a person must decide."""
+        if self.status == BLANK_PAGE:
+            return False
+        return self.status != READ or any(a.value == UNCERTAIN for a in self.answers)
+
+    def to_dict(self) -> dict:
+        """JSON-able: lists for tuples, PNG bytes as base64 text."""
+        data = asdict(self)
+        data["marks_found"] = list(self.marks_found)
+        for area in data["areas"]:
+            if area["png"] is not None:
+                area["png"] = base64.b64encode(area["png"]).decode("ascii")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PageResult:
+        data = dict(data)
+        data["marks_found"] = tuple(data.get("marks_found", ()))
+        data["boxes"] = [BoxResult(**b) for b in data.get("boxes", ())]
+        data["answers"] = [AnswerResult(**a) for a in data.get("answers", ())]
+        areas = []
+        for area in data.get("areas", ()):
+            area = dict(area)
+            if area["png"] is not None:
+                area["png"] = base64.b64decode(area["png"])
+            areas.append(AreaResult(**area))
+        data["areas"] = areas
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
