@@ -7,8 +7,16 @@
   var warnFor = Math.min(30, Math.floor(idle / 2));
   var warning = document.getElementById("idle-warning");
   var carryOn = document.getElementById("idle-continue");
+  var behind = [document.getElementById("main"), document.querySelector(".kiosk-footer")];
+  var returnTo = null;
   var warnTimer = null;
   var resetTimer = null;
+
+  // While the warning shows, the screen behind it cannot take the focus, so Tab never
+  // lands on something hidden under it; afterwards the focus goes back where it was.
+  function setBehindInert(inert) {
+    behind.forEach(function (element) { if (element) { element.inert = inert; } });
+  }
 
   function reset() {
     var form = document.createElement("form");
@@ -24,6 +32,8 @@
   }
 
   function warn() {
+    returnTo = document.activeElement;
+    setBehindInert(true);
     warning.hidden = false;
     carryOn.focus();
     resetTimer = window.setTimeout(reset, warnFor * 1000);
@@ -38,7 +48,18 @@
   carryOn.addEventListener("click", function () {
     window.clearTimeout(resetTimer);
     warning.hidden = true;
+    setBehindInert(false);
+    if (returnTo && returnTo !== body && document.contains(returnTo)) { returnTo.focus(); }
+    returnTo = null;
     activity();
+  });
+  warning.addEventListener("keydown", function (event) {
+    if (event.key === "Tab") {  // the one button is the whole dialog
+      event.preventDefault();
+      carryOn.focus();
+    } else if (event.key === "Escape") {
+      carryOn.click();
+    }
   });
   ["keydown", "pointerdown", "input", "touchstart", "wheel"].forEach(function (name) {
     document.addEventListener(name, activity, { passive: true });
