@@ -9,6 +9,7 @@ the browser and the main server are still opened only once per run, through ``sh
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -37,6 +38,8 @@ CHROMIUM_ARGS = [
 ]
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 STARTUP_SECONDS = 30
+#: The web font every page asks for (engage/static/fonts.css).
+FONT_FAMILY = "Kurinto Sans"
 
 
 # --- one browser and one server for the whole run -------------------------------------
@@ -215,6 +218,24 @@ def sign_in(context, server: Server, username: str, password: str = PASSWORD):
     return page
 
 
+_signed_in_states: dict[tuple[str, str], dict] = {}
+
+
+def signed_in_context(browser, server: Server, username: str, **options):
+    """A new browser context already signed in as ``username``.
+
+    The sign-in form is used once per run for each account, and its cookies are handed
+    to every later context: checking a password takes a second or two on purpose.
+    """
+    key = (server.url, username)
+    if key not in _signed_in_states:
+        context = browser.new_context()
+        sign_in(context, server, username).close()
+        _signed_in_states[key] = context.storage_state()
+        context.close()
+    return browser.new_context(storage_state=_signed_in_states[key], **options)
+
+
 class RequestLog:
     """Every URL a page asks for, to check that nothing leaves the laptop."""
 
@@ -246,17 +267,29 @@ CLOSE_DETAILS = """() => document.querySelectorAll("details[data-opened-for-axe]
     d.open = false; delete d.dataset.openedForAxe; })"""
 
 
+@functools.cache
+def _axe_script() -> str:
+    from axe_playwright_python.sync_playwright import Axe
+
+    return Axe().axe_script
+
+
+RUN_AXE = "([context, options]) => axe.run(context || document, options)"
+
+
 def check_accessibility(page, label: str = "") -> None:
     """Run axe-core for WCAG 2.2 AA, first as shown, then with every <details> opened,
     so that forms folded away are checked too."""
-    from axe_playwright_python.sync_playwright import Axe
-
     options = {"runOnly": {"type": "tag", "values": WCAG_TAGS}, "resultTypes": ["violations"]}
-    page.evaluate(Axe().axe_script)  # once: the library's run() would inject it on each run
-    found = page.evaluate("options => axe.run(document, options)", options)["violations"]
+    if not page.evaluate("() => typeof axe === 'object'"):
+        page.evaluate(_axe_script())  # once: the library's run() would inject it on each run
+    found = page.evaluate(RUN_AXE, [None, options])["violations"]
     if page.locator("details:not([open])").count():
         page.evaluate(OPEN_DETAILS)
-        opened = page.evaluate("options => axe.run(document, options)", options)["violations"]
+        # The rest of the page was checked a moment ago: only what the opened folds hold
+        # is new (page-wide rules are skipped for a part, and have already run).
+        inside = {"include": [["details[data-opened-for-axe]"]]}
+        opened = page.evaluate(RUN_AXE, [inside, options])["violations"]
         page.evaluate(CLOSE_DETAILS)  # as they were, for whatever the test does next
         found += [v for v in opened if v["id"] not in {f["id"] for f in found}]
     where = label or page.url
@@ -267,6 +300,76 @@ def check_offline(log: RequestLog, server: Server) -> None:
     foreign = log.foreign(server)
     assert not foreign, "the page fetched from outside engage:\n" + "\n".join(foreign)
     assert log.urls, "no requests were recorded"
+
+
+@functools.cache
+def _catalog(locale: str):
+    from babel.support import Translations
+
+    return Translations.load(str(ROOT / "translations"), [locale])
+
+
+def gettext(locale: str, message: str, **values) -> str:
+    """``message`` as the compiled catalog has it for ``locale``, to look for on a page."""
+    text = _catalog(locale).gettext(message)
+    return text % values if values else text
+
+
+# --- fonts ------------------------------------------------------------------------------
+
+FONT_FACES = """() => document.fonts.ready.then(set => [...set].map(
+    face => ({family: face.family.replace(/^"|"$/g, ""), weight: face.weight,
+              status: face.status})))"""
+
+
+def font_faces(page) -> list[dict]:
+    """The page's @font-face rules once its fonts have settled: family, weight, status."""
+    return page.evaluate(FONT_FACES)
+
+
+def rendering_fonts(page) -> dict[str, list[str]]:
+    """Which fonts Chromium really drew each piece of text with, and where.
+
+    ``document.fonts`` only says a file loaded; a glyph the font lacks is still drawn
+    from some system font. The DevTools protocol reports the fonts used for each
+    element's own text, so a fallback shows up here by name. SVG symbols are left out.
+    """
+    cdp = page.context.new_cdp_session(page)
+    try:
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument", {"depth": -1})["root"]
+        used: dict[str, list[str]] = {}
+        pending = [root]
+        while pending:
+            node = pending.pop()
+            name = node.get("nodeName", "").lower()
+            if name in ("head", "script", "style", "svg", "textarea"):
+                continue
+            children = node.get("children", [])
+            pending.extend(children)
+            has_text = any(c["nodeType"] == 3 and c["nodeValue"].strip() for c in children)
+            if node["nodeType"] != 1 or not has_text:
+                continue
+            found = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node["nodeId"]})
+            for font in found["fonts"]:
+                label = font["familyName"] + ("" if font["isCustomFont"] else " (system font)")
+                used.setdefault(label, []).append(name)
+        return used
+    finally:
+        cdp.detach()
+
+
+def check_web_font(page, label: str = "") -> None:
+    """Both faces of the web font loaded, and no text on the page was drawn with any
+    other font: every script the page is written in is covered by it."""
+    faces = {(f["family"], f["weight"]): f["status"] for f in font_faces(page)}
+    wanted = {(FONT_FAMILY, "400"): "loaded", (FONT_FAMILY, "700"): "loaded"}
+    where = label or page.url
+    assert faces == wanted, f"web fonts on {where}: {faces}"
+    used = rendering_fonts(page)
+    others = {font: tags for font, tags in used.items() if font != FONT_FAMILY}
+    assert used and not others, f"text on {where} was drawn with other fonts: {others}"
 
 
 # --- the keyboard -----------------------------------------------------------------------
