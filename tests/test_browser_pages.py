@@ -1,5 +1,6 @@
-"""Every page, as an admin and as a facilitator, checked by axe-core for WCAG 2.2 AA in a
-real browser; and every request each page makes stays on this laptop's server."""
+"""Every page, as an admin and as a facilitator, in English and in Arabic (right to left),
+checked by axe-core for WCAG 2.2 AA in a real browser; and every request each page makes
+stays on this laptop's server."""
 
 from __future__ import annotations
 
@@ -17,15 +18,25 @@ from browser_support import (
     check_offline,
     chromium,
     expect_focus,
+    gettext,
     require_chromium,
     sample_site,
     shared,
-    sign_in,
+    signed_in_context,
 )
 
 pytestmark = pytest.mark.browser
 
-ROLES = {"admin": "ada", "facilitator": "fay"}
+ROLES = ("admin", "facilitator")
+#: English and a right-to-left language. A user's own language setting wins over the
+#: session's, so each language has its own accounts.
+LOCALES = ("en", "ar")
+USERS = {
+    ("admin", "en"): "ada",
+    ("facilitator", "en"): "fay",
+    ("admin", "ar"): "amal",
+    ("facilitator", "ar"): "faris",
+}
 VIEWPORT = {"width": 1280, "height": 900}
 
 # name: (address, status for an admin, status for a facilitator)
@@ -73,21 +84,55 @@ def places(site):
     }
 
 
+def switch_language(page, locale: str) -> None:
+    """Use the header's language switch, as a person would; it comes back to the page."""
+    path = urlsplit(page.url).path
+    page.select_option("#switch-locale", locale)
+    with page.expect_navigation():
+        page.click("header button[type=submit]")
+    assert urlsplit(page.url).path == path
+    assert page.get_attribute("html", "lang") == locale
+    assert page.get_attribute("html", "dir") == ("rtl" if locale == "ar" else "ltr")
+
+
+def add_account(context, site, username: str, role: str) -> None:
+    """An admin adds an account on the accounts page."""
+    page = context.new_page()
+    page.goto(site.url + "/coordinate/users")
+    page.fill("#username", username)
+    page.select_option("#role", role)
+    page.fill("#password", PASSWORD)
+    page.fill("#password_again", PASSWORD)
+    with page.expect_navigation():
+        page.click("main form.stack button[type=submit]")
+    assert page.locator(f"main table td:text-is('{username}')").count() == 1, page.url
+    page.close()
+
+
 @pytest.fixture(scope="module")
 def signed_in(browser, site):
-    """A signed-in browser context for each role; the admin gives fay the sample workshop."""
+    """A signed-in browser context for each role and language; the Arabic accounts are
+    added by the admin and choose Arabic in the header, and the admin gives both
+    facilitators the sample workshop."""
     contexts = {}
-    for role, username in ROLES.items():
-        context = browser.new_context(viewport=VIEWPORT)
-        sign_in(context, site, username).close()
-        contexts[role] = context
-    page = contexts["admin"].new_page()
+    for (role, locale), username in USERS.items():  # the English admin comes first
+        if locale != "en":
+            add_account(contexts["admin", "en"], site, username, role)
+        context = signed_in_context(browser, site, username, viewport=VIEWPORT)
+        if locale != "en":
+            page = context.new_page()
+            page.goto(site.url + "/")
+            switch_language(page, locale)
+            page.close()
+        contexts[role, locale] = context
+    page = contexts["admin", "en"].new_page()
     page.goto(f"{site.url}/workshops/{site.sample['workshop_id']}")
-    page.click("summary:has-text('Add another facilitator')")
-    page.fill("#facilitator-username", "fay")
-    with page.expect_navigation():
-        page.click("button:has-text('Add them')")
-    assert "They can now open this workshop." in page.inner_text(".messages")
+    for locale in LOCALES:
+        page.click("summary:has-text('Add another facilitator')")
+        page.fill("#facilitator-username", USERS["facilitator", locale])
+        with page.expect_navigation():
+            page.click("button:has-text('Add them')")
+        assert "They can now open this workshop." in page.inner_text(".messages")
     page.close()
     yield contexts
     for context in contexts.values():
@@ -96,21 +141,28 @@ def signed_in(browser, site):
 
 @pytest.fixture
 def visit(site):
-    """Open a page, keep a log of its requests, and check it when the test is done."""
+    """Open a page, keep a log of its requests, and check it when the test is done.
+    A context's page is kept open for the next test that uses the context, which is
+    quicker than a new page each time; whoever made the context closes it."""
     opened = []
 
     def open_page(context, path, status=200, server=site):
-        page = context.new_page()
-        log = RequestLog(page)
-        opened.append((page, log, server))
+        page = context.pages[0] if context.pages else context.new_page()
+        if page not in _logs:
+            _logs[page] = RequestLog(page)
+        log = _logs[page]
+        log.urls.clear()
+        opened.append((log, server))
         response = page.goto(server.url + path)
         assert response.status == status, f"{path}: {response.status}, wanted {status}"
         return page
 
     yield open_page
-    for page, log, server in opened:
+    for log, server in opened:
         check_offline(log, server)
-        page.close()
+
+
+_logs: dict = {}  # each kept page's request log
 
 
 @pytest.fixture(scope="module")
@@ -120,35 +172,39 @@ def fresh_site(tmp_path_factory):
         yield server
 
 
+@pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("name", PAGES)
-def test_page_is_accessible(name, role, signed_in, places, visit):
+def test_page_is_accessible(name, role, locale, signed_in, places, visit):
     path, *statuses = PAGES[name]
-    status = statuses[list(ROLES).index(role)]
-    page = visit(signed_in[role], path.format(**places), status)
+    status = statuses[ROLES.index(role)]
+    page = visit(signed_in[role, locale], path.format(**places), status)
     assert urlsplit(page.url).path == path.format(**places), "the page redirected"
-    check_accessibility(page, f"{name} as {role}")
+    assert page.get_attribute("html", "lang") == locale
+    check_accessibility(page, f"{name} as {role} in {locale}")
     if status == 403:
-        assert "This page is not for your account" in page.inner_text("h1")
+        assert gettext(locale, "This page is not for your account") in page.inner_text("h1")
 
 
+@pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("role", ROLES)
-def test_capture_pages_are_accessible(role, signed_in, site, visit):
+def test_capture_pages_are_accessible(role, locale, signed_in, site, visit):
     """Participant before and after consent, after a save (with undo), and a correction."""
-    page = visit(signed_in[role], f"/workshops/{site.sample['workshop_id']}")
+    who = f"{role} in {locale}"
+    page = visit(signed_in[role, locale], f"/workshops/{site.sample['workshop_id']}")
     with page.expect_navigation():
         page.click("form[action$='/participants'] button[type=submit]")
-    check_accessibility(page, f"participant before consent, as {role}")
+    check_accessibility(page, f"participant before consent, as {who}")
 
     with page.expect_navigation():
         page.click("button[name=consent][value=yes]")
-    check_accessibility(page, f"participant after consent, as {role}")
+    check_accessibility(page, f"participant after consent, as {who}")
 
     page.fill("#idea-text", "A community bus to the hospital")
     with page.expect_navigation():
         page.click("#new-idea button[type=submit]")
     assert page.locator("#new-idea form.undo").count() == 1
-    check_accessibility(page, f"participant after saving an idea, as {role}")
+    check_accessibility(page, f"participant after saving an idea, as {who}")
 
     # A mistake in the folded-away questions opens them and puts the focus on the field.
     page.click("#demographics summary")
@@ -157,66 +213,68 @@ def test_capture_pages_are_accessible(role, signed_in, site, visit):
         page.click("#demographics button[type=submit]")
     assert page.get_attribute("#demographics", "open") is not None
     expect_focus(page, "#dem-postcode[aria-invalid=true]")
-    check_accessibility(page, f"participant with a mistake in 'about them', as {role}")
+    check_accessibility(page, f"participant with a mistake in 'about them', as {who}")
 
     with page.expect_navigation():
-        page.click("#entries a:has-text('Correct')")
-    check_accessibility(page, f"correction page, as {role}")
+        page.click("#entries a[href*='/contributions/']")
+    check_accessibility(page, f"correction page, as {who}")
 
 
+@pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("role", ROLES)
-def test_a_form_error_is_accessible_and_focused(role, signed_in, site, visit):
-    page = visit(signed_in[role], "/workshops/new")
+def test_a_form_error_is_accessible_and_focused(role, locale, signed_in, site, visit):
+    page = visit(signed_in[role, locale], "/workshops/new")
     page.fill("#title", "Drop-in")
     page.fill("#date", "2026-03-14")
     page.fill("#postcode_district", "LS6 1AA")
     with page.expect_navigation():
         page.click("main form button[type=submit]")
-    assert "enter LS6 instead" in page.locator(".field-error").inner_text()
+    refusal = gettext(
+        locale,
+        "That is a full postcode. To keep people anonymous only the first part is kept: "
+        "enter %(district)s instead.",
+        district="LS6",
+    )
+    assert page.locator(".field-error").inner_text() == refusal
     expect_focus(page, "#postcode_district[aria-invalid=true]")
     described = page.get_attribute("#postcode_district", "aria-describedby").split()
     assert described == ["postcode-hint", "postcode_district-error"]
-    check_accessibility(page, f"new workshop with a full postcode, as {role}")
+    check_accessibility(page, f"new workshop with a full postcode, as {role} in {locale}")
 
 
-def test_signed_out_pages_are_accessible(browser, site, visit):
+@pytest.mark.parametrize("locale", LOCALES)
+def test_signed_out_pages_are_accessible(locale, browser, site, visit):
+    """Signed out, the language comes from the header's switch, kept in the session."""
     context = browser.new_context(viewport=VIEWPORT)
     page = visit(context, "/login")
-    check_accessibility(page, "sign-in page")
+    if locale != "en":
+        switch_language(page, locale)
+    check_accessibility(page, f"sign-in page in {locale}")
 
-    page.fill("#username", "fay")
+    page.fill("#username", USERS["facilitator", locale])
     page.fill("#password", "not the password")
     with page.expect_navigation():
         page.click("main button[type=submit]")
-    assert "do not match" in page.inner_text(".messages")
-    check_accessibility(page, "sign-in page after a wrong password")
+    refusal = gettext(locale, "That user name and password do not match an account.")
+    assert refusal in page.inner_text(".messages")
+    check_accessibility(page, f"sign-in page after a wrong password, in {locale}")
 
     later = visit(context, "/workshops/new")
     assert "/login?next=" in later.url
-    check_accessibility(later, "sign-in page on the way to another page")
+    assert later.get_attribute("html", "lang") == locale
+    check_accessibility(later, f"sign-in page on the way to another page, in {locale}")
     context.close()
 
 
-def test_a_right_to_left_page_is_accessible(browser, visit):
-    """Arabic, through the header's language switch: mirrored, and still WCAG clean."""
-    context = browser.new_context(viewport=VIEWPORT)
-    page = visit(context, "/login")
-    page.select_option("#switch-locale", "ar")
-    with page.expect_navigation():
-        page.click("header button[type=submit]")
-    assert urlsplit(page.url).path == "/login"
-    assert page.get_attribute("html", "lang") == "ar"
-    assert page.get_attribute("html", "dir") == "rtl"
-    check_accessibility(page, "sign-in page in Arabic")
-    context.close()
-
-
-def test_setup_page_is_accessible(browser, fresh_site, visit):
+@pytest.mark.parametrize("locale", LOCALES)
+def test_setup_page_is_accessible(locale, browser, fresh_site, visit):
     context = browser.new_context(viewport=VIEWPORT)
     page = visit(context, "/setup", server=fresh_site)
     assert urlsplit(page.url).path == "/setup"
+    if locale != "en":
+        switch_language(page, locale)
     expect_focus(page, "#username")
-    check_accessibility(page, "set-up page")
+    check_accessibility(page, f"set-up page in {locale}")
 
     page.fill("#username", "ada")
     page.fill("#password", PASSWORD)
@@ -224,7 +282,7 @@ def test_setup_page_is_accessible(browser, fresh_site, visit):
     with page.expect_navigation():
         page.click("main button[type=submit]")
     expect_focus(page, "#password_again[aria-invalid=true]")
-    check_accessibility(page, "set-up page with a mistake")
+    check_accessibility(page, f"set-up page with a mistake, in {locale}")
     context.close()
 
 
@@ -238,7 +296,8 @@ def test_screenshot_of_the_capture_page(signed_in, site, visit, tmp_path):
             [site.sample["workshop_id"]],
         ).fetchone()["id"]
     page = visit(
-        signed_in["facilitator"], f"/workshops/{site.sample['workshop_id']}/participants/{person}"
+        signed_in["facilitator", "en"],
+        f"/workshops/{site.sample['workshop_id']}/participants/{person}",
     )
     with page.expect_navigation():
         page.click("[aria-label='Their vote on idea 2'] button.vote-disagree")
