@@ -45,6 +45,7 @@ PAGES = {
     "workshops": ("/workshops/", 200, 200),
     "new workshop": ("/workshops/new", 200, 200),
     "workshop": ("/workshops/{workshop}", 200, 200),
+    "paper forms": ("/workshops/{workshop}/forms", 200, 200),
     "conversations": ("/coordinate/conversations", 200, 403),
     "conversation": ("/coordinate/conversations/{conversation}", 200, 403),
     "item edit": ("/coordinate/ideas/{idea}/edit", 200, 403),
