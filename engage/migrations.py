@@ -386,13 +386,13 @@ def m0005_sync(db: Database) -> None:
                 f"create trigger sync_log_{table}_update after update on {table} when {when}"
                 f" begin insert into changes (tbl, key) values ('{table}', {key}); end"
             )
-        if table == "workshops":
-            _log_workshop_facilitators(db, local)
         # What this device made before sync existed is queued too, oldest first.
         db.execute(
             f"insert into changes (tbl, key) select '{table}', {column} from {table}"
             f" where device_id = {local} order by {order}"
         )
+        if table == "workshops":
+            _log_workshop_facilitators(db, local)
 
 
 def _log_workshop_facilitators(db: Database, local: str) -> None:

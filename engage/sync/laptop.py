@@ -84,8 +84,7 @@ def enrol_network(hub_url: str, code: str, name: str | None = None, **client_opt
     if not (code or "").strip():
         raise InvalidInput(_l("Enter the enrolment code the coordinator gave you."), "code")
     key = Ed25519PrivateKey.generate()
-    db = get_db()
-    device_name = (name or "").strip() or db.execute("select name from device").fetchone()[0]
+    device_name = (name or "").strip()  # empty: the hub uses the name given with the code
     client = HubClient(hub_url, **{"attempts": 2, **client_options})
     try:
         answer = client.post_json("/api/v1/enrol", {

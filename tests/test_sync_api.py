@@ -1,0 +1,449 @@
+"""The hub API and the sync pages: enrolment, push and pull, retries that keep the queue,
+the OpenAPI document, the coordinators' pages, the online import and the exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import socket
+
+import pytest
+from conftest import make_user, sign_in
+from sync_support import (
+    PASSWORD,
+    capture,
+    context,
+    enrol_laptop,
+    make_app,
+    make_hub,
+    query,
+    scalar,
+    transport,
+)
+
+from engage.sync import changelog, hub, laptop
+from engage.sync.client import HubClient, HubError
+
+
+@pytest.fixture
+def pair(tmp_path):
+    hub_app = make_hub(tmp_path / "hub")
+    lap = enrol_laptop(tmp_path / "laptop", hub_app, "Leeds laptop 3")
+    capture(lap, participants=2)
+    return hub_app, lap
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- the API ------------------------------------------------------------------------
+
+
+def test_the_openapi_document_is_valid_and_names_every_endpoint(pair):
+    from openapi_spec_validator import validate
+
+    hub_app, lap = pair
+    response = hub_app.test_client().get("/api/v1/openapi.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    document = response.get_json()
+    validate(document)
+    routes = {rule.rule.removeprefix("/api/v1") for rule in hub_app.url_map.iter_rules()
+              if rule.endpoint.startswith("sync_api.")}
+    assert routes == set(document["paths"])
+    assert lap.test_client().get("/api/v1/openapi.json").status_code == 404
+
+
+def test_the_api_wants_a_known_token_and_answers_in_json(pair):
+    hub_app, _ = pair
+    client = hub_app.test_client()
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+        response = client.get("/api/v1/sync/status", headers=headers)
+        assert response.status_code == 401
+        assert response.get_json()["error"] == "unauthorised"
+        assert "Enrol the laptop again" in response.get_json()["message"]
+    response = client.post("/api/v1/enrol", json={"code": "AAAA-BBBB-CCCC", "public_key": ""})
+    assert response.status_code == 400 and response.get_json()["message"]
+
+
+def test_a_code_enrols_one_laptop_once(pair, tmp_path):
+    hub_app, _ = pair
+    with hub_app.app_context():
+        code = hub.create_code("Spare laptop", None)
+    first = make_app(tmp_path / "first")
+    second = make_app(tmp_path / "second")
+    with context(first):
+        laptop.enrol_network("http://hub.test", code, transport=transport(hub_app))
+    with context(second), pytest.raises(Exception) as refused:
+        laptop.enrol_network("http://hub.test", code, transport=transport(hub_app))
+    assert "used already" in str(refused.value)
+    devices = query(hub_app, "select * from devices order by enrolled_at")
+    assert [d["name"] for d in devices] == ["Leeds laptop 3", "Spare laptop"]
+    assert all(len(d["token_hash"]) == 64 for d in devices)  # tokens kept only as hashes
+
+
+def test_push_sends_everything_once_and_a_second_push_sends_nothing(pair):
+    hub_app, lap = pair
+    with context(lap):
+        sent = laptop.push(transport=transport(hub_app), max_changes=10)
+        again = laptop.push(transport=transport(hub_app))
+        status = laptop.status()
+    assert sent["batches"] > 2 and again["batches"] == 0
+    assert status["waiting_total"] == 0 and status["acked_seq"] == status["last_seq"]
+    for table in ("participants", "contributions", "exposures", "workshops"):
+        mine = query(lap, f"select * from {table} order by 1")
+        theirs = query(hub_app, f"select * from {table} order by 1")
+        assert mine == theirs, table
+    batches = query(hub_app, "select * from batches")
+    assert {b["via"] for b in batches} == {"network"} and len(batches) == sent["batches"]
+    device = query(hub_app, "select * from devices")[0]
+    assert device["held_seq"] == status["acked_seq"] and device["last_heard_at"]
+
+
+def test_an_error_answer_keeps_everything_queued_after_bounded_retries(pair):
+    hub_app, lap = pair
+    calls = []
+
+    def failing(method, url, body, headers):
+        calls.append(url)
+        if url.endswith("/sync/batches"):
+            return 503, b'{"error": "busy", "message": "try later"}'
+        return transport(hub_app)(method, url, body, headers)
+
+    waits = []
+    with context(lap):
+        before = laptop.status()
+        with pytest.raises(HubError):
+            laptop.push(transport=failing, attempts=4, sleep=waits.append)
+        after = laptop.status()
+    assert len([c for c in calls if c.endswith("/sync/batches")]) == 4
+    assert len(waits) == 3 and waits[0] < waits[2]  # growing pauses, bounded in number
+    assert after["waiting"] == before["waiting"] and after["acked_seq"] == 0
+    assert after["last_error"] and after["failures"] == 1 and after["next_attempt_at"]
+    assert scalar(hub_app, "select count(*) from contributions") == 0
+
+
+def test_a_hub_that_cannot_be_reached_keeps_everything_queued(pair):
+    _, lap = pair
+    with context(lap) as db:
+        db.execute("update sync_state set hub_url = ?", [f"http://127.0.0.1:{closed_port()}"])
+        db.conn.commit()
+        waits = []
+        with pytest.raises(HubError) as error:
+            laptop.push(attempts=3, sleep=waits.append, timeout=5)
+        assert error.value.retryable and len(waits) == 2
+        assert laptop.status()["waiting_total"] == changelog.last_seq(db)
+
+
+def test_back_off_grows_and_is_capped():
+    client = HubClient("http://127.0.0.1:1", backoff=0.5, max_backoff=8)
+    for attempt in range(12):
+        pause = client.pause(attempt)
+        assert min(8, 0.5 * 2**attempt) / 2 <= pause <= min(8, 0.5 * 2**attempt)
+
+
+def test_a_batch_for_the_wrong_laptop_or_unsigned_is_refused(pair):
+    hub_app, lap = pair
+    with context(lap) as db:
+        state = changelog.state(db)
+        record_device = db.execute("select id from device").fetchone()[0]
+        key, hub_keys = laptop._sealing(state)
+        frames = [changelog.seal(changelog.build(db, lap.instance_path, 0, record_device_id=r,
+                                                 max_changes=5),
+                                 device_id=state["device_id"], hub=hub_keys, key=key)
+                  for r in ("another laptop's", record_device)]
+        posing, frame = frames
+    client = hub_app.test_client()
+    headers = {"Authorization": f"Bearer {state['token']}"}
+    bad = bytearray(frame)
+    bad[-1] ^= 1
+    response = client.post("/api/v1/sync/batches", data=bytes(bad), headers=headers,
+                           content_type="application/octet-stream")
+    assert response.status_code == 403 and response.get_json()["error"] == "bad-signature"
+    response = client.post("/api/v1/sync/batches", data=frame[:100], headers=headers,
+                           content_type="application/octet-stream")
+    assert response.status_code == 400 and response.get_json()["error"] == "truncated"
+    response = client.post("/api/v1/sync/batches", data=frame, headers=headers,
+                           content_type="application/json")
+    assert response.status_code == 415
+    # An enrolment used by another laptop (another record device id) is refused.
+    response = client.post("/api/v1/sync/batches", data=posing, headers=headers,
+                           content_type="application/octet-stream")
+    assert response.status_code == 403 and response.get_json()["error"] == "other-laptop"
+    assert scalar(hub_app, "select count(*) from batches") == 0
+    response = client.post("/api/v1/sync/batches", data=frame, headers=headers,
+                           content_type="application/octet-stream")
+    assert response.status_code == 200 and response.get_json()["status"] == "applied"
+    response = client.post("/api/v1/sync/batches", data=frame, headers=headers,
+                           content_type="application/octet-stream")
+    assert response.get_json()["status"] == "duplicate"
+
+
+
+def test_pull_brings_translations_and_keeps_what_only_the_laptop_has(pair):
+    hub_app, lap = pair
+    idea_id = query(hub_app, "select id from ideas order by position")[0]["id"]
+    with context(lap) as db:
+        db.execute("update ideas set text = json_set(text, '$.so', 'Ballan fiidkii.')"
+                   " where id = ?", [idea_id])
+        db.conn.commit()
+    with context(hub_app):
+        from engage.data import conversations
+
+        conversations.update_item_texts("ideas", idea_id, {"en": "Evening appointments.",
+                                                           "pl": "Wizyty wieczorem."}, {})
+    with context(lap):
+        counts = laptop.pull(transport=transport(hub_app))
+    assert counts["ideas"] == 1
+    texts = json.loads(query(lap, "select text from ideas where id = ?", [idea_id])[0]["text"])
+    assert texts == {"en": "Evening appointments.", "pl": "Wizyty wieczorem.",
+                     "so": "Ballan fiidkii."}
+    # Pulled rows are not the laptop's to send back.
+    assert scalar(lap, "select count(*) from changes where key = ?", [idea_id]) == 0
+
+
+def test_laptop_accounts_reach_the_hub_as_names_that_cannot_sign_in(pair):
+    hub_app, lap = pair
+    with context(lap):
+        laptop.push(transport=transport(hub_app))
+    fay = query(hub_app, "select * from users where username like 'fay%'")[0]
+    assert fay["active"] == 0 and fay["password_hash"] == "!synced"
+    client = hub_app.test_client()
+    session = sign_in.__globals__["Session"](client)
+    session.get("/login")
+    response = session.post("/login", {"username": fay["username"], "password": PASSWORD})
+    assert response.status_code == 401
+
+
+def test_an_ended_kiosk_reaches_the_hub(pair):
+    hub_app, lap = pair
+    from engage.data import kiosks
+
+    with context(lap) as db:
+        workshop_id = db.execute("select id from workshops").fetchone()[0]
+        user_id = db.execute("select id from users").fetchone()[0]
+        kiosk = kiosks.start_kiosk(workshop_id, user_id)
+        laptop.push(transport=transport(hub_app))
+        kiosks.end_kiosk(kiosk["id"])
+        laptop.push(transport=transport(hub_app))
+    assert query(hub_app, "select ended_at from kiosks")[0]["ended_at"]
+
+
+def test_existing_records_are_queued_when_the_migration_runs(tmp_path):
+    from engage.db import connect
+    from engage.migrations import migrations
+
+    db = connect(tmp_path / "old.db")
+    migrations.apply(db, stop_before="0005_sync")
+    device = db.execute("select id from device").fetchone()[0]
+    db.execute("insert into users values ('u1', 'fay', 'x', 'admin', null, 1, ?, '1', null)",
+               [device])
+    db.execute("insert into conversations values ('c1', 's', '{}', '{}', 'open', ?, '2', null)",
+               [device])
+    db.execute("insert into workshops values ('w1', 'c1', 't', '2026-01-01', 'LS6', '[]',"
+               " '[\"en\"]', 0, ?, '3', 'u1')", [device])
+    db.execute("insert into workshop_facilitators values ('w1', 'u1')")
+    db.execute("insert into conversations values ('c2', 's2', '{}', '{}', 'open', 'hub', '0',"
+               " null)")
+    db.conn.commit()
+    migrations.apply(db)
+    logged = [tuple(r) for r in db.execute("select tbl, key from changes order by seq")]
+    assert logged == [("users", "u1"), ("conversations", "c1"), ("workshops", "w1"),
+                      ("workshop_facilitators", '["w1","u1"]')]
+
+
+# --- pages --------------------------------------------------------------------------
+
+
+def test_laptop_and_hub_pages_each_exist_only_where_they_belong(pair):
+    hub_app, lap = pair
+    fay = sign_in(lap.test_client(), "fay")
+    assert fay.get("/sync/").status_code == 200
+    assert fay.get("/hub/batches").status_code == 404
+    cora = sign_in(hub_app.test_client(), "cora")
+    assert cora.get("/sync/").status_code == 404
+    for url in ("/hub/batches", "/hub/devices", "/hub/enrol", "/hub/conflicts", "/hub/import",
+                "/hub/export"):
+        response = cora.get(url)
+        assert response.status_code == 200, url
+        assert 'aria-current="page"' in response.get_data(as_text=True)
+    make_user(hub_app, "fred", "facilitator")
+    fred = sign_in(hub_app.test_client(), "fred")
+    assert fred.get("/hub/batches").status_code == 403
+
+
+def test_the_sync_page_shows_what_waits_and_a_failed_push_keeps_it(pair):
+    _, lap = pair
+    with context(lap) as db:
+        db.execute("update sync_state set hub_url = ?", [f"http://127.0.0.1:{closed_port()}"])
+        db.conn.commit()
+        waiting = laptop.status()["waiting_total"]
+    fay = sign_in(lap.test_client(), "fay")
+    page = fay.get("/sync/").get_data(as_text=True)
+    assert f"{waiting} changes" in page
+    response = fay.post("/sync/push")
+    assert response.status_code == 303
+    assert "could not be reached" in fay.followed
+    assert "Nothing was lost" in fay.followed
+    with context(lap):
+        assert laptop.status()["waiting_total"] == waiting
+    response = fay.post("/sync/bundle")
+    assert response.status_code == 200
+    assert response.data.startswith(b"ENGSYNC\x01")
+
+
+def test_enrolling_by_file_on_the_pages(pair, tmp_path):
+    hub_app, _ = pair
+    cora = sign_in(hub_app.test_client(), "cora")
+    cora.post("/hub/enrol", {"name": "Bradford laptop 2", "with_file": "1"})
+    page = cora.followed or cora.get("/hub/enrol").get_data(as_text=True)
+    response = cora.client.post("/hub/enrol", data={"csrf_token": cora._token,
+                                                    "name": "Bradford laptop 2",
+                                                    "with_file": "1"})
+    html = response.get_data(as_text=True)
+    import re
+
+    code = re.search(r"<strong>([A-Z0-9-]{14})</strong>", html).group(1)
+    link = re.search(r'href="(/hub/enrol/files/[^"]+)"', html).group(1)
+    data = cora.get(link).data
+    assert page is not None and data.startswith(b"ENGENRL1")
+    offline = make_app(tmp_path / "offline")
+    make_user(offline, "ola", "admin")
+    ola = sign_in(offline.test_client(), "ola")
+    ola.get("/sync/")
+    response = ola.post("/sync/enrol", {"how": "file", "file_code": "WRONG-CODE-0000",
+                                        "file": (io.BytesIO(data), "f.engage-enrol")},
+                        content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "does not open this enrolment file" in response.get_data(as_text=True)
+    response = ola.post("/sync/enrol", {"how": "file", "file_code": code.lower(),
+                                        "file": (io.BytesIO(data), "f.engage-enrol")},
+                        content_type="multipart/form-data")
+    assert response.status_code == 303
+    assert "enrolled as Bradford laptop 2" in ola.followed
+    with context(offline):
+        from engage.data import demo
+
+        demo.load_sample(None)
+        made = laptop.write_bundle(tmp_path / "offline.engage-sync")
+    with context(hub_app):
+        assert hub.receive_file(tmp_path / "offline.engage-sync")["status"] == "applied"
+    assert made["written"]
+
+
+def test_online_import_maps_previews_and_adds_the_best_ideas(pair):
+    hub_app, lap = pair
+    conversation = query(hub_app, "select id from conversations")[0]["id"]
+    rows = [["comment-id", "comment-body", "agrees", "disagrees", "passes"],
+            ["1", "Open the clinic on Saturdays.", "80", "5", "5"],
+            ["2", "Text message reminders.", "3", "0", "0"],
+            ["3", "Free parking at the hospital.", "40", "40", "10"]]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    cora = sign_in(hub_app.test_client(), "cora")
+    cora.get("/hub/import")
+    response = cora.post("/hub/import", {"conversation_id": conversation,
+                                         "file": (io.BytesIO(buffer.getvalue().encode()),
+                                                  "polis.csv")},
+                         content_type="multipart/form-data")
+    assert response.status_code == 303
+    page = cora.followed
+    assert "Open the clinic on Saturdays." in page and "polis.csv" in page  # the preview
+    token = response.location.split("/hub/import/")[1].split("?")[0]
+    response = cora.post(f"/hub/import/{token}", {
+        "kind": "ideas", "map_external_id": "comment-id", "map_text": "comment-body",
+        "map_agree": "agrees", "map_disagree": "disagrees", "map_unsure": "passes",
+        "language": "en", "conversation_id": conversation, "top": "1"})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert "Imported 3 rows" in cora.followed
+    online = query(hub_app, "select * from online_ideas order by external_id")
+    assert [o["agree"] for o in online] == [80, 3, 40]
+    added = query(hub_app, "select * from ideas where source = 'online'")
+    assert [json.loads(i["text"])["en"] for i in added] == ["Open the clinic on Saturdays."]
+    with context(lap):
+        laptop.pull(transport=transport(hub_app))
+    assert scalar(lap, "select count(*) from ideas where source = 'online'") == 1
+    # A votes file, one row a vote, is counted per idea.
+    votes = "voter,comment-id,vote\n" + "".join(f"v{n},2,{-1 if n % 2 else 1}\n"
+                                                 for n in range(6))
+    token = _upload(cora, conversation, votes)
+    response = cora.post(f"/hub/import/{token}", {
+        "kind": "votes", "map_external_id": "comment-id", "map_vote": "vote",
+        "language": "en", "conversation_id": conversation, "top": "0"})
+    assert response.status_code == 303
+    assert query(hub_app, "select agree, disagree from online_ideas where external_id = '2'"
+                 )[0] == {"agree": 3, "disagree": 3}
+
+
+def _upload(session, conversation, text):
+    response = session.post("/hub/import", {"conversation_id": conversation,
+                                            "file": (io.BytesIO(text.encode()), "votes.csv")},
+                            content_type="multipart/form-data")
+    return response.location.split("/hub/import/")[1].split("?")[0]
+
+
+def test_a_bad_value_in_the_file_is_shown_before_anything_is_saved(pair):
+    hub_app, _ = pair
+    conversation = query(hub_app, "select id from conversations")[0]["id"]
+    cora = sign_in(hub_app.test_client(), "cora")
+    cora.get("/hub/import")
+    token = _upload(cora, conversation, "id,text,agrees\n1,Good idea,many\n")
+    response = cora.post(f"/hub/import/{token}", {
+        "kind": "ideas", "map_external_id": "id", "map_text": "text", "map_agree": "agrees",
+        "language": "en", "conversation_id": conversation, "top": "5"})
+    assert response.status_code == 400
+    assert "should be a number" in response.get_data(as_text=True)
+    assert scalar(hub_app, "select count(*) from online_ideas") == 0
+
+
+# --- exports ------------------------------------------------------------------------
+
+
+def test_merged_exports_carry_provenance_in_every_format(pair):
+    hub_app, lap = pair
+    with context(lap):
+        laptop.push(transport=transport(hub_app))
+    cora = sign_in(hub_app.test_client(), "cora")
+    response = cora.get("/hub/export/contributions.csv")
+    assert response.is_streamed
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert len(rows) == scalar(lap, "select count(*) from contributions c where not exists"
+                                    " (select 1 from contributions r where r.replaces ="
+                                    " c.revision_id)")
+    assert all(r["sync_batch_id"] and r["sync_via"] == "network" and r["device_id"]
+               and r["sync_laptop"] == "Leeds laptop 3" for r in rows)
+    lines = cora.get("/hub/export/batches.jsonl").get_data(as_text=True).splitlines()
+    assert json.loads(lines[0])["counts"]["contributions"] > 0
+    from openpyxl import load_workbook
+
+    data = cora.get("/hub/export/participants.xlsx").data
+    sheet = load_workbook(io.BytesIO(data), read_only=True).worksheets[0]
+    header, *body = list(sheet.iter_rows(values_only=True))
+    assert "age_band" in header and "sync_batch_id" in header and len(body) == 2
+
+
+def test_demographic_counts_are_suppressed_under_the_threshold(pair):
+    hub_app, lap = pair
+    from engage.data import participants
+
+    with context(lap) as db:
+        workshop = db.execute("select id from workshops").fetchone()[0]
+        people = [r[0] for r in db.execute("select distinct id from participants")]
+        for person in people:
+            participants.record_demographics(workshop, person, {"age_band": "25_34"},
+                                             entered_by=None)
+        laptop.push(transport=transport(hub_app))
+    cora = sign_in(hub_app.test_client(), "cora")
+
+    def counts(threshold):
+        text = cora.get(f"/hub/export/demographics.csv?threshold={threshold}").get_data(
+            as_text=True)
+        return {(r["question"], r["answer"]): r for r in csv.DictReader(io.StringIO(text))}
+
+    suppressed = counts(5)[("age_band", "25_34")]
+    assert suppressed["count"] == "" and suppressed["suppressed"] == "1"
+    shown = counts(2)[("age_band", "25_34")]
+    assert shown["count"] == "2" and shown["suppressed"] == "0"
