@@ -27,16 +27,11 @@ from browser_support import (
 
 pytestmark = pytest.mark.browser
 
-ROLES = ("admin", "facilitator")
-#: English and a right-to-left language. A user's own language setting wins over the
-#: session's, so each language has its own accounts.
+ROLES = {"admin": "ada", "facilitator": "fay"}
+#: English and a right-to-left language. Signed in, the pages come in the browser's
+#: language (ada and fay have not chosen one of their own), so each language is a
+#: browser context of its own and no one signs in twice.
 LOCALES = ("en", "ar")
-USERS = {
-    ("admin", "en"): "ada",
-    ("facilitator", "en"): "fay",
-    ("admin", "ar"): "amal",
-    ("facilitator", "ar"): "faris",
-}
 VIEWPORT = {"width": 1280, "height": 900}
 
 # name: (address, status for an admin, status for a facilitator)
@@ -96,44 +91,22 @@ def switch_language(page, locale: str) -> None:
     assert page.get_attribute("html", "dir") == ("rtl" if locale == "ar" else "ltr")
 
 
-def add_account(context, site, username: str, role: str) -> None:
-    """An admin adds an account on the accounts page."""
-    page = context.new_page()
-    page.goto(site.url + "/coordinate/users")
-    page.fill("#username", username)
-    page.select_option("#role", role)
-    page.fill("#password", PASSWORD)
-    page.fill("#password_again", PASSWORD)
-    with page.expect_navigation():
-        page.click("main form.stack button[type=submit]")
-    assert page.locator(f"main table td:text-is('{username}')").count() == 1, page.url
-    page.close()
-
-
 @pytest.fixture(scope="module")
 def signed_in(browser, site):
-    """A signed-in browser context for each role and language; the Arabic accounts are
-    added by the admin and choose Arabic in the header, and the admin gives both
-    facilitators the sample workshop."""
-    contexts = {}
-    for (role, locale), username in USERS.items():  # the English admin comes first
-        if locale != "en":
-            add_account(contexts["admin", "en"], site, username, role)
-        context = signed_in_context(browser, site, username, viewport=VIEWPORT)
-        if locale != "en":
-            page = context.new_page()
-            page.goto(site.url + "/")
-            switch_language(page, locale)
-            page.close()
-        contexts[role, locale] = context
+    """A signed-in browser context for each role and language; the admin gives fay the
+    sample workshop."""
+    contexts = {
+        (role, locale): signed_in_context(browser, site, username, viewport=VIEWPORT, locale=locale)
+        for role, username in ROLES.items()
+        for locale in LOCALES
+    }
     page = contexts["admin", "en"].new_page()
     page.goto(f"{site.url}/workshops/{site.sample['workshop_id']}")
-    for locale in LOCALES:
-        page.click("summary:has-text('Add another facilitator')")
-        page.fill("#facilitator-username", USERS["facilitator", locale])
-        with page.expect_navigation():
-            page.click("button:has-text('Add them')")
-        assert "They can now open this workshop." in page.inner_text(".messages")
+    page.click("summary:has-text('Add another facilitator')")
+    page.fill("#facilitator-username", "fay")
+    with page.expect_navigation():
+        page.click("button:has-text('Add them')")
+    assert "They can now open this workshop." in page.inner_text(".messages")
     page.close()
     yield contexts
     for context in contexts.values():
@@ -178,7 +151,7 @@ def fresh_site(tmp_path_factory):
 @pytest.mark.parametrize("name", PAGES)
 def test_page_is_accessible(name, role, locale, signed_in, places, visit):
     path, *statuses = PAGES[name]
-    status = statuses[ROLES.index(role)]
+    status = statuses[list(ROLES).index(role)]
     page = visit(signed_in[role, locale], path.format(**places), status)
     assert urlsplit(page.url).path == path.format(**places), "the page redirected"
     assert page.get_attribute("html", "lang") == locale
@@ -252,7 +225,7 @@ def test_signed_out_pages_are_accessible(locale, browser, site, visit):
         switch_language(page, locale)
     check_accessibility(page, f"sign-in page in {locale}")
 
-    page.fill("#username", USERS["facilitator", locale])
+    page.fill("#username", "fay")
     page.fill("#password", "not the password")
     with page.expect_navigation():
         page.click("main button[type=submit]")
