@@ -15,9 +15,10 @@ paper with a little show-through of the front.
 Ground truth is decided up front, by kind of mark:
   blank                  -> blank
   tick, cross, fill      -> marked       (pen ink, darkness 0.7 or more, pen 0.9-2.8 pt)
-  faint, half, scribble  -> uncertain    (pencil of darkness 0.18-0.38; a fill of one part
-                                          of the box, 30-65% of it; a dense scribble over
-                                          the box running 4-5.5 pt past its edges)
+  faint, half, scribble  -> uncertain    (pencil of darkness 0.2-0.35, a third of black;
+                                          a fill of one side of the box, 50-70% of it; a
+                                          crossing out: sweeps over the box and 4-5.5 pt
+                                          past every edge)
 """
 
 from __future__ import annotations
@@ -231,6 +232,18 @@ def print_form(spec: FormSpec, folder: Path, sheets: int = 3) -> Printed:
     return Printed(pdf, layout)
 
 
+class LayoutFolder:
+    """form id -> Layout, from <folder>/<form id>.layout.json as render() writes them;
+    None for a form not there. Picklable, so worker processes can use it."""
+
+    def __init__(self, folder):
+        self.folder = str(folder)
+
+    def __call__(self, form_id: str) -> Layout | None:
+        path = Path(self.folder) / f"{form_id}.layout.json"
+        return Layout.read(path) if path.exists() else None
+
+
 @functools.lru_cache(maxsize=6)
 def rasterise(pdf: str, index: int, dpi: int) -> Image.Image:
     """One page of a PDF as pdfium draws it, grey."""
@@ -378,7 +391,7 @@ def draw_mark(ink: Ink, rect, kind: str, rng: random.Random) -> None:
         return
     if kind in ("tick", "cross", "faint"):
         pen = rng.uniform(0.9, 2.8) if kind != "faint" else rng.uniform(1.2, 3.0)
-        dark = rng.uniform(0.7, 0.95) if kind != "faint" else rng.uniform(0.18, 0.38)
+        dark = rng.uniform(0.7, 0.95) if kind != "faint" else rng.uniform(0.2, 0.35)
         shape = kind if kind != "faint" else rng.choice(("tick", "cross"))
         scale = rng.uniform(0.6, 1.1)
         angle = math.radians(rng.uniform(-15, 15))
@@ -406,20 +419,25 @@ def draw_mark(ink: Ink, rect, kind: str, rng: random.Random) -> None:
     elif kind == "half":
         pen = rng.uniform(1.4, 2.8)
         part = rng.choice(("left", "right", "top", "bottom"))
-        fraction = rng.uniform(0.3, 0.65)
+        fraction = rng.uniform(0.5, 0.7)
         ink.strokes(_hatch(rect, rng, pen, 0.5, 0.0, (part, fraction)), pen, rng.uniform(0.7, 0.95))
     elif kind == "scribble":
-        pen = rng.uniform(1.0, 2.4)
+        # Crossing out: the pen sweeps back and forth over the box and past every edge,
+        # first across, then up and down, each sweep a little way on from the last.
+        pen = rng.uniform(1.2, 2.6)
         reach = rng.uniform(4.0, 5.5)
         x0, y0, x1, y1 = rect.x - reach, rect.y - reach, rect.right + reach, rect.top + reach
         points = []
-        for _ in range(rng.randint(14, 22)):  # a dense zigzag over and around the box
-            points.append((rng.uniform(x0, x0 + 0.3 * (x1 - x0)), rng.uniform(y0, y1)))
-            points.append((rng.uniform(x1 - 0.3 * (x1 - x0), x1), rng.uniform(y0, y1)))
-        for _ in range(rng.randint(6, 10)):
-            points.append((rng.uniform(x0, x1), rng.uniform(y0, y0 + 0.3 * (y1 - y0))))
-            points.append((rng.uniform(x0, x1), rng.uniform(y1 - 0.3 * (y1 - y0), y1)))
-        ink.strokes([_jitter(points, rng, 0.3, 1.5)], pen, rng.uniform(0.7, 0.95))
+        step = pen * rng.uniform(0.8, 1.3)
+        y = y0 + pen / 2
+        while y < y1:
+            points += [(x0 + rng.uniform(0, 1), y), (x1 - rng.uniform(0, 1), y + step / 2)]
+            y += step
+        x = x0 + pen / 2
+        while x < x1:
+            points += [(x, y1 - rng.uniform(0, 1)), (x + step / 2, y0 + rng.uniform(0, 1))]
+            x += step
+        ink.strokes([_jitter(points, rng, 0.4, 1.5)], pen, rng.uniform(0.7, 0.95))
     else:
         raise ValueError(kind)
 
@@ -725,8 +743,7 @@ def make_scan(
     )
     if colour:
         filled = colourise(printed_page, ink_layer)
-    image = (scanner if how == "scanner" else phone)(filled, dpi, rng, nrng)
-    image = quarter_turn(image, turns)
+    image = quarter_turn((scanner if how == "scanner" else phone)(filled, dpi, rng, nrng), turns)
     truth = Truth(
         printed.layout.form_id,
         serial,
@@ -737,6 +754,12 @@ def make_scan(
         f"{how} {dpi}dpi turn{turns * 90}{' colour' if colour else ''}",
     )
     return Scan(image, truth, dpi)
+
+
+def capture(page: Image.Image, dpi: int, how: str, seed: int, turns: int = 0) -> Image.Image:
+    """A page image (printed, filled in) scanned or photographed, then turned."""
+    rng, nrng = random.Random(seed), np.random.default_rng(seed)
+    return quarter_turn((scanner if how == "scanner" else phone)(page, dpi, rng, nrng), turns)
 
 
 def make_back(printed: Printed, seed: int, dpi: int = 200) -> Scan:

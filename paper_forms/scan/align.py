@@ -159,6 +159,19 @@ def darkness(grey: np.ndarray, paper: float | np.ndarray) -> np.ndarray:
 # -- the marks ----------------------------------------------------------------------------
 
 
+def _block_levels(grey: np.ndarray, block: int) -> np.ndarray:
+    """The brightest pixel of each block, then the brightest of each block's 3 x 3
+    neighbourhood: where the paper is, however much ink or table is in a block."""
+    rows, cols = grey.shape
+    br, bc = -(-rows // block), -(-cols // block)
+    padded = np.pad(grey, ((0, br * block - rows), (0, bc * block - cols)), mode="edge")
+    level = padded.reshape(br, block, bc, block).max(axis=(1, 3))
+    grown = np.pad(level, 1, mode="edge")
+    return np.max(
+        [grown[i : i + br, j : j + bc] for i in range(3) for j in range(3)], axis=0
+    ).astype(np.float32)
+
+
 def local_paper(grey: np.ndarray, block: int) -> np.ndarray:
     """The paper's brightness near each pixel, following shadows but not the table.
 
@@ -169,15 +182,35 @@ def local_paper(grey: np.ndarray, block: int) -> np.ndarray:
     step that could look like the edge of a square).
     """
     rows, cols = grey.shape
-    br, bc = -(-rows // block), -(-cols // block)
-    padded = np.pad(grey, ((0, br * block - rows), (0, bc * block - cols)), mode="edge")
-    level = padded.reshape(br, block, bc, block).max(axis=(1, 3))
-    grown = np.pad(level, 1, mode="edge")
-    level = np.max(
-        [grown[i : i + br, j : j + bc] for i in range(3) for j in range(3)], axis=0
-    ).astype(np.float32)
+    level = _block_levels(grey, block)
+    br, bc = level.shape
     image = Image.fromarray(level, "F").resize((bc * block, br * block), Image.Resampling.BILINEAR)
     return np.asarray(image)[:rows, :cols]
+
+
+class PaperMap:
+    """The paper's brightness across the whole page, from its reduced copy: as
+    local_paper, in blocks of about 16 points (48 with their neighbours), looked up at
+    any point of the full image."""
+
+    def __init__(self, small: Image.Image, factor: int, dpi: float):
+        block = max(4, round(16 * dpi / 72 / factor))
+        self.level = _block_levels(np.asarray(small, dtype=np.float32), block)
+        self.scale = 1.0 / (block * factor)
+
+    def at(self, points) -> np.ndarray:
+        """Paper brightness at image pixels (N, 2), bilinear between block centres."""
+        grid = np.asarray(points, float) * self.scale - 0.5
+        rows, cols = self.level.shape
+        x = np.clip(grid[:, 0], 0, cols - 1)
+        y = np.clip(grid[:, 1], 0, rows - 1)
+        x0 = np.minimum(x.astype(int), cols - 2).clip(0)
+        y0 = np.minimum(y.astype(int), rows - 2).clip(0)
+        fx, fy = np.clip(x - x0, 0, 1), np.clip(y - y0, 0, 1)
+        x1, y1 = np.minimum(x0 + 1, cols - 1), np.minimum(y0 + 1, rows - 1)
+        top = self.level[y0, x0] * (1 - fx) + self.level[y0, x1] * fx
+        bottom = self.level[y1, x0] * (1 - fx) + self.level[y1, x1] * fx
+        return top * (1 - fy) + bottom * fy
 
 
 _OUTWARD = {
@@ -249,16 +282,16 @@ def find_square(
     reach = radius + (square.side / 2 + square.ring[1]) * max(scales) + 1
     cx0, cy0 = square.centre
     area = Rect(cx0 - reach, cy0 - reach, 2 * reach, 2 * reach)
-    patch = rectify(image, h, area, k, fill)
+    # Off the image is black, not paper: it must not pass for the paper round a mark.
+    patch = rectify(image, h, area, k, 0)
     d = darkness(patch, local_paper(patch, max(8, round(24 * k))))
     sums = _Sums(d)
-    for scale in scales:
-        guess = _candidate(sums, square, scale, k, radius, reach)
-        if guess is not None:
-            break
-    else:
+    guesses = [_candidate(sums, square, scale, k, radius, reach) for scale in scales]
+    guesses = [g for g in guesses if g is not None]
+    if not guesses:
         return None
-    x, y = area.x + guess[0], area.top - guess[1]
+    _, gx, gy = max(guesses)
+    x, y = area.x + gx, area.top - gy
     for _ in range(2):
         centre = _centroid(image, h, square, x, y, fill)
         if centre is None:
@@ -281,7 +314,8 @@ class _Sums:
 
 
 def _candidate(sums: _Sums, square: Square, scale: float, k: float, radius: float, reach: float):
-    """The chosen candidate's centre in patch points (x right, y down), or None."""
+    """The chosen candidate at this size: (rank, x, y), its centre in patch points (x
+    right, y down), or None."""
     side = square.side * scale
     core = max(2, round(max(side - 3 * scale, side / 2) * k))
     inner_ring = round((side + 2 * square.ring[0] * scale) * k)
@@ -307,7 +341,7 @@ def _candidate(sums: _Sums, square: Square, scale: float, k: float, radius: floa
     ox, oy = square.outward
     rank = np.where(good, ox * dx + oy * dy + (core_mean - ring_mean), -np.inf)
     i, j = np.unravel_index(np.argmax(rank), rank.shape)
-    return (j + outer_ring / 2) / k, (i + outer_ring / 2) / k
+    return float(rank[i, j]), (j + outer_ring / 2) / k, (i + outer_ring / 2) / k
 
 
 def _centroid(image, h, square: Square, x: float, y: float, fill: int):
@@ -373,8 +407,9 @@ GOOD_FIT = 0.6
 
 def fit_page(image: Image.Image, page: PageLayout, code_corners, paper: int = 255) -> Fit:
     """Fit the page from the QR code's corners (image pixels, zxing-cpp order), the four
-    corner marks and the code's finder patterns. AlignError if fewer than three marks
-    are found. `paper` is the page's paper brightness (see paper_brightness).
+    corner marks and the code's finder patterns. AlignError unless all four marks are
+    found: with one missing, the corner it should hold is guesswork however small the
+    error at the other points. `paper` is the page's paper brightness (see paper_brightness).
 
     When the fit is not good, each mark in turn is looked for again, widely, where the
     code and the other three put it, and the best fit is kept: one mark taken wrongly
@@ -384,7 +419,7 @@ def fit_page(image: Image.Image, page: PageLayout, code_corners, paper: int = 25
     qr_image = np.asarray(code_corners, float)
     squares = {mark.corner: mark_square(mark) for mark in page.marks}
     found = _first_pass(image, page, squares, qr_image, paper)
-    if len(found) < 3:
+    if len(found) < 4:
         names = ", ".join(m.corner for m in page.marks if m.corner not in found)
         raise AlignError(f"alignment marks not found: {names}")
     best = _finish(image, page, squares, qr_image, found, paper)

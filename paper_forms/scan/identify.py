@@ -14,7 +14,7 @@ import numpy as np
 import zxingcpp
 from PIL import Image
 
-from ..qr import Payload, PayloadError, parse_payload
+from ..qr import MODULES, Payload, PayloadError, parse_payload, qr_modules
 
 #: The reduced copy's long side is at least this many pixels.
 REDUCED_LONG_SIDE = 1000
@@ -30,6 +30,10 @@ class Code:
     #: Symbol corners in image pixels: top-left, top-right, bottom-right, bottom-left of
     #: the symbol as printed, wherever the image has turned them.
     corners: np.ndarray
+
+    #: Read through the paper from the other side of the sheet: mirrored (zxing-cpp reads
+    #: a mirrored code as a turned, transposed one) or far too faint for print.
+    show_through: bool = False
 
 
 def reduction(size: tuple[int, int]) -> int:
@@ -57,8 +61,41 @@ def find_codes(image: Image.Image, factor: int = 1) -> list[Code]:
             payload = parse_payload(barcode.text)
         except PayloadError:
             payload = None
-        codes.append(Code(barcode.text, payload, corners * factor))
+        through = _show_through(image, corners, barcode.text if payload else None)
+        codes.append(Code(barcode.text, payload, corners * factor, through))
     return codes
+
+
+#: Printed codes are black on paper; one seen through a sheet is a tenth as dark.
+MIN_CONTRAST = 0.3
+
+
+def _show_through(image: Image.Image, corners: np.ndarray, payload: str | None) -> bool:
+    """Whether a code was seen through the paper: its modules' contrast is far below
+    print's, or (for our own codes, whose modules we can draw) the image's modules match
+    the transposed symbol better than the symbol: zxing-cpp reads mirrored codes, and a
+    mirrored square read from its other corner is the transpose."""
+    from .align import fit_homography
+
+    n = MODULES
+    symbol = np.array([(0, 0), (n, 0), (n, n), (0, n)], float)
+    h = fit_homography(symbol, corners)
+    h = h / h[2, 2]
+    grey = image if image.mode == "L" else image.convert("L")
+    sampled = grey.transform(
+        (n, n), Image.Transform.PERSPECTIVE, tuple(h.flatten()[:8]), Image.Resampling.BILINEAR
+    )
+    values = np.asarray(sampled, dtype=np.float32)
+    light, dark = np.percentile(values, 90), np.percentile(values, 10)
+    if light <= 0 or (light - dark) / light < MIN_CONTRAST:
+        return True
+    if payload is None:
+        return False
+    seen = values < (light + dark) / 2
+    printed = np.frombuffer(b"".join(qr_modules(payload)), np.uint8).reshape(n, n) < 128
+    straight = (seen == printed).mean()
+    transposed = (seen == printed.T).mean()
+    return bool(transposed >= 0.9 and transposed > straight + 0.1)
 
 
 def page_codes(image: Image.Image, small: Image.Image | None = None, factor: int = 1):

@@ -1,19 +1,27 @@
 """Ink in tick boxes: measured through the page's homography, then classified.
 
 Each box is sampled upright at 2.5 pixels per point. Only its inner area counts, the
-printed outline and a gap for blur and fit error left out; a ring just outside the box
-gives the local paper brightness, against which each pixel's darkness is taken
+printed outline and a gap for blur and fit error left out. A ring just outside the box
+gives the local paper brightness (but not less than 0.9 of the page's paper nearby, in
+case the ring is inked all round), against which each pixel's darkness is taken
 (1 - grey / paper), so a box in a shadow reads like one in full light.
 
 What is measured (fractions of the inner area unless said):
-  light   darker than LIGHT: any ink at all, pencil included
-  dark    darker than DARK: pen ink
-  solid   where a SOLID_SIDE square window is all pen ink: a filled region, not strokes
-  spill   dark fraction of the ring from 1.5 to 4.5 pt outside the box: ink that ran out
+  light   darker than LIGHT (0.15): any ink at all, pencil included
+  dark    darker than DARK (0.5): pen ink
+  peak    how dark the darkest ink is (98th percentile of darkness): pen or pencil
+  solid   covered by SOLID_SIDE (4.5 pt) windows that are all pen ink: a filled region;
+          a pen stroke, even where two cross, is never that wide
+  spill   pen ink beside the box (1.5 to 4.5 pt out), on the third most inked of its
+          four sides: a crossing-out runs out on every side, an overshooting tick on one
+          or two, a neighbour's scribble on one
+  outline the printed outline's darkness where the fit puts it (least of its four
+          sides): a check on the fit itself, box by box
 
-The classification (see classify) and its thresholds were set from measurements over
-thousands of synthetic boxes at 150-300 dpi, photographed and scanned (see
-tests/test_scan_accuracy.py), with a margin on each side of every threshold.
+The classification (see classify) and its thresholds come from measurements over
+thousands of synthetic boxes at 150-300 dpi, scanned and photographed (the figures are
+in paper_forms/scan/README.md, and tests/test_scan_accuracy.py checks them), with a
+margin on both sides of every threshold.
 """
 
 from __future__ import annotations
@@ -24,17 +32,21 @@ import numpy as np
 from PIL import Image
 
 from ..layout import Box, Rect
-from .align import darkness, rectify
+from .align import PaperMap, apply, darkness, rectify
 
 #: Pixels per point at which boxes are sampled (180 dpi).
 SCALE = 2.5
 #: Left out inside the printed outline, for blur and fit error, in points.
-INNER_GAP = 1.2
+INNER_GAP = 0.8
 #: The ring that gives the paper brightness and the spill, in points outside the box.
 RING = (1.5, 4.5)
 LIGHT = 0.15
 DARK = 0.5
-SOLID_SIDE = 3.0
+SOLID_SIDE = 4.5
+#: The paper beside a box is taken to be at least this share of the page's paper nearby
+#: (the brightest within about 24 points): a ring inked all round, or even through its
+#: gaps, is not paper.
+PAPER_SHARE = 0.9
 
 BLANK, MARKED, UNCERTAIN = "blank", "marked", "uncertain"
 
@@ -47,6 +59,10 @@ class Ink:
     dark: float
     solid: float
     spill: float
+    peak: float
+    #: How dark the printed outline is where the fit puts it: the least of its four
+    #: sides' mean darkness. A box the fit has misplaced shows paper there.
+    outline: float
     #: Mean darkness of the inner area, 0 to 1.
     mean: float
     #: The paper's grey level beside the box, 0 to 255.
@@ -55,22 +71,20 @@ class Ink:
 
 @dataclass(frozen=True)
 class Rule:
-    """The thresholds of the classification, all as fractions (see classify)."""
+    """The thresholds of the classification (see classify)."""
 
-    #: At most this much light ink, and at most dark_blank dark: blank.
-    light_blank: float = 0.02
-    dark_blank: float = 0.005
-    #: At least this much pen ink: a mark (unless something below says otherwise).
-    dark_mark: float = 0.06
-    #: ... and pen ink must be at least this share of all the ink (else faint).
-    dark_share: float = 0.45
-    #: Solid area between these: a box partly filled in, uncertain.
-    solid_partial: float = 0.08
-    #: A fill: at least this much pen ink and this much solid area.
-    dark_fill: float = 0.8
-    solid_fill: float = 0.55
-    #: At least this much ink in the ring outside: scribbled out, uncertain.
-    spill_scribble: float = 0.25
+    #: At most this much light ink: blank.
+    light_blank: float = 0.03
+    #: At least this much spill: crossed out.
+    spill_crossed: float = 0.2
+    #: At least this solid: filled in.
+    solid_fill: float = 0.88
+    #: At least this solid (and less than solid_fill): partly filled in.
+    solid_partial: float = 0.4
+    #: A tick or a cross: its ink at least this dark...
+    peak_mark: float = 0.43
+    #: ... over at least this much of the inner area.
+    light_mark: float = 0.04
 
 
 RULE = Rule()
@@ -80,7 +94,7 @@ RULE = Rule()
 class Reading:
     state: str
     #: 0 to 1: how far the measurements are from the nearest threshold that would change
-    #: the state (1 far, 0 on it).
+    #: the state (1 far, 0 on it); 0 for an uncertain box.
     confidence: float
     #: Why a box is uncertain, in words; None otherwise.
     reason: str | None = None
@@ -91,39 +105,34 @@ def _margin(value: float, threshold: float, scale: float) -> float:
 
 
 def classify(ink: Ink, rule: Rule = RULE) -> Reading:
-    """blank, marked or uncertain.
+    """blank, marked or uncertain: the first line that applies.
 
-    blank      light <= light_blank and dark <= dark_blank: no ink to speak of
-    uncertain  spill >= spill_scribble: scribbled out (dense ink running well outside)
-    marked     dark >= dark_fill and solid >= solid_fill: filled in
-    uncertain  solid >= solid_partial: partly filled in
-    marked     dark >= dark_mark and dark >= dark_share * light: a tick or a cross
-    uncertain  anything else: a faint or very small mark
+    blank      light <= light_blank                          no ink to speak of
+    uncertain  spill >= spill_crossed                        crossed out
+    marked     solid >= solid_fill                           filled in
+    uncertain  solid >= solid_partial                        partly filled in
+    marked     peak >= peak_mark and light >= light_mark     a tick or a cross
+    uncertain  peak < peak_mark                              a faint mark (pencil?)
+    uncertain  otherwise                                     a very small mark
     """
-    if ink.light <= rule.light_blank and ink.dark <= rule.dark_blank:
-        confidence = min(
-            _margin(ink.light, rule.light_blank, rule.light_blank),
-            _margin(ink.dark, rule.dark_mark, rule.dark_mark),
-        )
-        return Reading(BLANK, confidence)
-    if ink.spill >= rule.spill_scribble:
-        return Reading(UNCERTAIN, 0.0, "scribbled out: ink runs well outside the box")
-    if ink.dark >= rule.dark_fill and ink.solid >= rule.solid_fill:
-        confidence = min(
-            _margin(ink.solid, rule.solid_partial, rule.solid_fill - rule.solid_partial),
-            _margin(ink.spill, rule.spill_scribble, rule.spill_scribble),
-        )
-        return Reading(MARKED, confidence)
+    if ink.light <= rule.light_blank:
+        return Reading(BLANK, _margin(ink.light, rule.light_blank, rule.light_blank))
+    if ink.spill >= rule.spill_crossed:
+        return Reading(UNCERTAIN, 0.0, "crossed out: ink runs out of the box on every side")
+    spill = _margin(ink.spill, rule.spill_crossed, rule.spill_crossed)
+    if ink.solid >= rule.solid_fill:
+        return Reading(MARKED, min(_margin(ink.solid, rule.solid_fill, 0.1), spill))
     if ink.solid >= rule.solid_partial:
         return Reading(UNCERTAIN, 0.0, "partly filled in")
-    if ink.dark >= rule.dark_mark and ink.dark >= rule.dark_share * ink.light:
+    if ink.peak >= rule.peak_mark and ink.light >= rule.light_mark:
         confidence = min(
-            _margin(ink.dark, rule.dark_blank, rule.dark_mark - rule.dark_blank),
+            _margin(ink.peak, rule.peak_mark, 0.2),
+            _margin(ink.light, rule.light_mark, rule.light_mark),
             _margin(ink.solid, rule.solid_partial, rule.solid_partial),
-            _margin(ink.spill, rule.spill_scribble, rule.spill_scribble),
+            spill,
         )
         return Reading(MARKED, confidence)
-    if ink.dark < rule.dark_share * ink.light:
+    if ink.peak < rule.peak_mark:
         return Reading(UNCERTAIN, 0.0, "a faint mark")
     return Reading(UNCERTAIN, 0.0, "a very small mark")
 
@@ -138,9 +147,18 @@ def outline_width(rect: Rect) -> float:
 
 
 def measure(
-    image: Image.Image, h: np.ndarray, boxes: list[Box] | tuple[Box, ...], paper: int = 255
+    image: Image.Image,
+    h: np.ndarray,
+    boxes: list[Box] | tuple[Box, ...],
+    paper: int = 255,
+    paper_map: PaperMap | None = None,
 ) -> list[Ink]:
-    """The ink in each box, in the order given (`paper` fills what lies off the image)."""
+    """The ink in each box, in the order given (`paper` fills what lies off the image).
+
+    The paper's brightness is taken from the ring round each box, but never less than
+    PAPER_SHARE of the page's paper there (`paper_map`): a ring inked all round (a
+    crossing-out) shows no paper of its own.
+    """
     out: list[Ink | None] = [None] * len(boxes)
     groups: dict[tuple, list[int]] = {}
     for i, box in enumerate(boxes):
@@ -149,19 +167,24 @@ def measure(
         patches = np.stack(
             [rectify(image, h, boxes[i].rect.grown(RING[1]), SCALE, paper) for i in members]
         )
-        for i, ink in zip(members, _measure_group(patches, width, height), strict=True):
+        centres = np.array(
+            [(boxes[i].rect.x + width / 2, boxes[i].rect.y + height / 2) for i in members]
+        )
+        page = paper_map.at(apply(h, centres)) if paper_map is not None else None
+        for i, ink in zip(members, _measure_group(patches, width, height, page), strict=True):
             out[i] = ink
     return out
 
 
-def _measure_group(patches: np.ndarray, width: float, height: float) -> list[Ink]:
+def _measure_group(patches: np.ndarray, width: float, height: float, page=None) -> list[Ink]:
     """Features of same-sized boxes at once; patches are (N, rows, cols) around each box,
     RING[1] points beyond it on every side."""
     n, rows, cols = patches.shape
     k = SCALE
     ys = (np.arange(rows) + 0.5) / k - RING[1]  # points from the box's top edge
     xs = (np.arange(cols) + 0.5) / k - RING[1]  # points from its left edge
-    gap = outline_width(Rect(0, 0, width, height)) + INNER_GAP
+    stroke = outline_width(Rect(0, 0, width, height))
+    gap = stroke + INNER_GAP
     inner = (
         (ys[:, None] >= gap)
         & (ys[:, None] <= height - gap)
@@ -173,15 +196,40 @@ def _measure_group(patches: np.ndarray, width: float, height: float) -> list[Ink
         np.maximum(-xs[None, :], xs[None, :] - width),
     )
     ring = (outside >= RING[0]) & (outside <= RING[1])
+    # The printed outline, with 0.4 pt either side for blur and rounding.
+    inside = np.maximum(
+        np.maximum(-ys[:, None], ys[:, None] - height),
+        np.maximum(-xs[None, :], xs[None, :] - width),
+    )
+    on_outline = (inside >= -stroke - 0.4) & (inside <= 0.4)
+    edge_sides = [
+        on_outline & (ys[:, None] < stroke + 0.4),
+        on_outline & (ys[:, None] > height - stroke - 0.4),
+        on_outline & (xs[None, :] < stroke + 0.4),
+        on_outline & (xs[None, :] > width - stroke - 0.4),
+    ]
+    along_x = (xs[None, :] >= 0) & (xs[None, :] <= width)
+    along_y = (ys[:, None] >= 0) & (ys[:, None] <= height)
+    sides = [
+        (ys[:, None] >= -RING[1]) & (ys[:, None] <= -RING[0]) & along_x,
+        (ys[:, None] >= height + RING[0]) & (ys[:, None] <= height + RING[1]) & along_x,
+        (xs[None, :] >= -RING[1]) & (xs[None, :] <= -RING[0]) & along_y,
+        (xs[None, :] >= width + RING[0]) & (xs[None, :] <= width + RING[1]) & along_y,
+    ]
     flat = patches.reshape(n, -1)
     paper = np.percentile(flat[:, ring.ravel()], 90, axis=1)
+    if page is not None:
+        paper = np.maximum(paper, PAPER_SHARE * page)
     d = darkness(patches, paper[:, None, None])
     d_inner = d[:, inner]
     light = (d_inner >= LIGHT).mean(axis=1)
     dark_inner = d_inner >= DARK
     dark = dark_inner.mean(axis=1)
     mean = d_inner.mean(axis=1)
-    spill = (d[:, ring] >= DARK).mean(axis=1)
+    peak = np.percentile(d_inner, 98, axis=1)
+    outline = np.stack([d[:, side].mean(axis=1) for side in edge_sides], axis=1).min(axis=1)
+    by_side = np.stack([(d[:, side] >= DARK).mean(axis=1) for side in sides], axis=1)
+    spill = np.sort(by_side, axis=1)[:, 1]  # the third most inked of the four sides
     # Solid: the part of the inner area covered by SOLID_SIDE windows that are all ink.
     r0, r1 = np.flatnonzero(inner.any(axis=1))[[0, -1]]
     c0, c1 = np.flatnonzero(inner.any(axis=0))[[0, -1]]
@@ -200,6 +248,8 @@ def _measure_group(patches: np.ndarray, width: float, height: float) -> list[Ink
             solid=float(solid[i]),
             spill=float(spill[i]),
             mean=float(mean[i]),
+            peak=float(peak[i]),
+            outline=float(outline[i]),
             paper=float(paper[i]),
         )
         for i in range(n)

@@ -50,6 +50,9 @@ class BoxResult:
     dark: float
     solid: float
     spill: float
+    peak: float
+    #: How dark the printed outline is where the fit puts it (0 to 1).
+    outline: float
     reason: str | None = None
 
 

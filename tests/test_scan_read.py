@@ -1,0 +1,270 @@
+"""Reading a page: every outcome has a status and a reason, answers are never guessed,
+writing is cut out upright, and reading is repeatable."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import zxingcpp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageChops, ImageDraw
+from scan_support import (
+    Ink,
+    LayoutFolder,
+    Printed,
+    capture,
+    jpeg,
+    make_back,
+    make_scan,
+    print_form,
+    rasterise,
+    write_image_pdf,
+)
+
+from paper_forms import render
+from paper_forms.scan import UNCERTAIN, PageResult, read_image, read_scans
+from paper_forms.scan.crops import CROP_DPI, MARGIN
+
+
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory):
+    from paper_support import sample_spec
+
+    folder = tmp_path_factory.mktemp("forms")
+    return print_form(sample_spec("en", form_id="READ"), folder, sheets=3)
+
+
+@pytest.fixture(scope="module")
+def lookup(printed):
+    return LayoutFolder(printed.pdf.parent)
+
+
+def kinds_for(page_layout, **by_box):
+    """'blank' for every box but those named (idea_id/answer or question_id/option_id)."""
+    kinds = []
+    for box in page_layout.boxes:
+        key = f"{box.idea_id or box.question_id or box.kind}/{box.answer or box.option_id or ''}"
+        kinds.append(by_box.get(key, "blank"))
+    return kinds
+
+
+def test_a_page_is_read(printed, lookup):
+    page_layout = printed.layout.page(1, 1)
+    kinds = kinds_for(
+        page_layout,
+        **{
+            "consent/": "tick",
+            "evening/agree": "cross",
+            "self-referral/disagree": "fill",
+            "language/agree": "tick",
+            "language/unsure": "tick",  # two answers to one idea
+            "community/unsure": "faint",
+            "travel/agree": "scribble",
+            "travel/disagree": "tick",  # changed their mind: still a person's call
+        },
+    )
+    scan = make_scan(
+        printed, 1, 1, 3, dpi=200, how="scanner", turns=0, kinds=kinds, written=[True, False]
+    )
+    result = read_image(scan.image, lookup)
+    assert result.status == "read", result.reason
+    assert (result.form_id, result.serial, result.page) == ("READ", 1, 1)
+    assert result.fit_error < 0.3 and result.rotation == 0 and 190 < result.dpi < 210
+    assert [b.state for b in result.boxes] == [
+        {"blank": "blank", "tick": "marked", "cross": "marked", "fill": "marked"}.get(
+            k, "uncertain"
+        )
+        for k in kinds
+    ]
+    answers = {a.key: (a.value, a.reason) for a in result.answers}
+    assert answers["consent"] == ("given", None)
+    assert answers["evening"] == ("agree", None)
+    assert answers["self-referral"] == ("disagree", None)
+    assert answers["language"] == (UNCERTAIN, "more than one box marked: agree, unsure")
+    assert answers["community"] == (UNCERTAIN, "a box is unclear: unsure")
+    assert answers["travel"][0] == UNCERTAIN
+    assert [a.has_writing for a in result.areas] == [True, False]
+    assert result.areas[1].png is None
+    assert result.needs_attention
+
+
+def test_demographic_answers(printed, lookup):
+    page_layout = printed.layout.page(2, 2)
+    kinds = kinds_for(
+        page_layout,
+        **{"age/45-64": "cross", "disability/yes": "tick", "disability/no": "tick"},
+    )
+    scan = make_scan(printed, 2, 2, 4, dpi=150, how="phone", turns=2, kinds=kinds)
+    result = read_image(scan.image, lookup)
+    assert result.status == "read", result.reason
+    answers = {a.key: a.value for a in result.answers}
+    assert answers == {"age": "45-64", "disability": UNCERTAIN, "internet": None}
+
+
+def test_a_blank_back_is_blank_not_an_error(printed, lookup):
+    result = read_image(make_back(printed, seed=1).image, lookup)
+    assert result.status == "blank"
+    assert not result.needs_attention
+
+
+def cover(image: Image.Image, layout, dpi, rect, grow: float = 3.0):
+    """Paper over a layout rectangle (in an upright scan taken at dpi)."""
+    image = image.copy()
+    k = dpi / 72
+    r = rect.grown(grow)
+    fill = int(np.percentile(np.asarray(image.convert("L")), 90))
+    box = (r.x * k, (layout.paper.height - r.top) * k, r.right * k, (layout.paper.height - r.y) * k)
+    ImageDraw.Draw(image).rectangle(box, fill=fill if image.mode == "L" else (fill,) * 3)
+    return image
+
+
+def test_a_covered_code_is_unidentified(printed, lookup):
+    scan = make_scan(printed, 1, 2, 5, dpi=200, how="scanner", turns=0, colour=False)
+    page = printed.layout.page(1, 2)
+    # A scanner turns the page, so cover generously: the code and its quiet zone.
+    image = cover(scan.image, printed.layout, 200, page.qr.rect, grow=30)
+    result = read_image(image, lookup)
+    assert result.status == "unidentified"
+    assert "no page code could be read" in result.reason
+    assert result.needs_attention
+
+
+def test_a_code_that_is_not_ours_is_unidentified(printed, lookup):
+    scan = make_scan(printed, 1, 2, 6, dpi=200, how="scanner", turns=0, colour=False)
+    page = printed.layout.page(1, 2)
+    image = cover(scan.image, printed.layout, 200, page.qr.rect, grow=30)
+    other = zxingcpp.create_barcode("https://example.org/survey", zxingcpp.BarcodeFormat.QRCode)
+    code = Image.fromarray(np.asarray(other.to_image(scale=6)))
+    image.paste(code.convert(image.mode), (1250, 150))
+    result = read_image(image, lookup)
+    assert result.status == "unidentified"
+    assert result.code == "https://example.org/survey"
+    assert "not an engage page code" in result.reason
+
+
+def test_unknown_form_sheet_and_page(printed, lookup, tmp_path):
+    scan = make_scan(printed, 3, 1, 7, dpi=150, how="scanner", turns=0)
+    result = read_image(scan.image, lambda form_id: None)
+    assert (result.status, result.form_id, result.serial) == ("unknown_form", "READ", 3)
+    assert "form READ was not printed here" in result.reason
+    # A later print run of the same form: sheets 7 and 8, which the first layout lacks.
+    from paper_support import sample_spec
+
+    later = tmp_path / "later.pdf"
+    layout = render(sample_spec("en", form_id="READ"), sheets=2, out_pdf=later, first_serial=7)
+    scan = make_scan(Printed(later, layout), 8, 2, 8, dpi=150, how="scanner", turns=0)
+    result = read_image(scan.image, lookup)
+    assert result.status == "unknown_form"
+    assert result.reason == "form READ has no sheet 8 page 2"
+
+
+def test_a_missing_mark_is_a_poor_fit(printed, lookup):
+    scan = make_scan(printed, 1, 2, 9, dpi=200, how="scanner", turns=0, colour=False)
+    page = printed.layout.page(1, 2)
+    [mark] = [m for m in page.marks if m.corner == "bottom-left"]
+    image = cover(scan.image, printed.layout, 200, mark.rect, grow=25)
+    result = read_image(image, lookup)
+    assert result.status == "poor_fit"
+    assert result.reason == "alignment marks not found: bottom-left"
+    assert (result.serial, result.page) == (1, 2)  # identified all the same
+
+
+def test_a_creased_page_is_a_poor_fit(printed, lookup):
+    """A page folded across its middle and flattened badly is no longer one plane. The
+    corner marks alone cannot show it (a homography has room to fit four corners), but
+    the boxes' printed outlines are not where the fit puts them, and no box is read."""
+    scan = make_scan(printed, 2, 1, 10, dpi=200, how="scanner", turns=0, colour=False)
+    image = scan.image
+    w, h = image.size
+    fold = h // 2
+    bottom = image.crop((0, fold, w, h)).resize((w, h - fold + 8))
+    creased = image.copy()
+    creased.paste(bottom.crop((0, 0, w, h - fold)), (6, fold))
+    result = read_image(creased, lookup)
+    assert result.status == "poor_fit"
+    assert "tick boxes are not where the fit puts them" in result.reason
+    assert result.boxes == []
+
+
+@pytest.mark.parametrize("how,turns", [("scanner", 1), ("phone", 0), ("phone", 3)])
+def test_writing_is_cut_out_upright(printed, lookup, how, turns, tmp_path):
+    """The crop of a written area is upright at CROP_DPI whatever the page's turn or
+    perspective: a bar drawn down the left end of the area is on the left of the crop."""
+    area = printed.layout.page(1, 1).areas[0]
+    r = area.rect
+    flat = rasterise(str(printed.pdf), printed.page_index(1, 1), 200)
+    ink = Ink(flat.size, 200, printed.layout.paper.height)
+    ink.strokes([[(r.x + 12, r.top - 8), (r.x + 12, r.y + 8)]], 4.0, 0.9)
+    image = capture(ImageChops.multiply(flat, ink.layer), 200, how, seed=3, turns=turns)
+    path = tmp_path / "bar.jpg"
+    path.write_bytes(jpeg(image, 70))
+    [result] = read_scans([path], lookup)
+    assert result.status == "read", result.reason
+    first, second = result.areas
+    assert first.has_writing and not second.has_writing and second.png is None
+    crop = Image.open(io.BytesIO(first.png))
+    assert crop.mode == "L"
+    expected = (
+        round((r.width + 2 * MARGIN) * CROP_DPI / 72),
+        round((r.height + 2 * MARGIN) * CROP_DPI / 72),
+    )
+    assert crop.size == expected == (first.width, first.height)
+    dark = np.asarray(crop) < 128
+    columns = dark.sum(axis=0)
+    bar = round((MARGIN + 12) * CROP_DPI / 72)
+    assert columns[bar - 3 : bar + 4].max() > 0.6 * crop.height * (r.height - 16) / (r.height + 8)
+    # Nothing else: the ruling lines are light, the printed outline at the very edges.
+    assert columns[bar + 20 : -bar].max() < 10
+
+
+def test_results_are_json(printed, lookup):
+    scan = make_scan(printed, 3, 1, 12, dpi=150, how="scanner", turns=0, written=[True, True])
+    result = read_image(scan.image, lookup)
+    text = json.dumps(result.to_dict())
+    again = PageResult.from_dict(json.loads(text))
+    assert again == result
+    assert isinstance(json.loads(text)["areas"][0]["png"], str)
+
+
+def test_workers_give_the_same_results_in_the_same_order(printed, lookup, tmp_path):
+    for n in range(6):
+        scan = make_scan(printed, 1 + n % 3, 1 + n % 2, 20 + n, dpi=150, how="scanner")
+        (tmp_path / f"{n:02}.jpg").write_bytes(jpeg(scan.image, 70))
+    (tmp_path / "03b.jpg").write_bytes(b"")
+    one = [r.to_dict() for r in read_scans([tmp_path], lookup, workers=1)]
+    two = [r.to_dict() for r in read_scans([tmp_path], lookup, workers=2)]
+    assert one == two
+    assert [r["status"] for r in one] == ["read"] * 4 + ["error"] + ["read"] * 2
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    seed=st.integers(0, 10_000),
+    how=st.sampled_from(["scanner", "phone"]),
+    turns=st.integers(0, 3),
+    quality=st.sampled_from([50, 75, 95]),
+)
+def test_reading_is_repeatable(printed, lookup, tmp_path, seed, how, turns, quality):
+    """The same image read twice gives the same result and the same page hash; the same
+    JPEG in a scanner's PDF gives the same page hash again."""
+    scan = make_scan(printed, 1 + seed % 3, 1 + seed % 2, seed, dpi=150, how=how, turns=turns)
+    grey = scan.image.convert("L")
+    data = jpeg(grey, quality)
+    path = tmp_path / f"page-{seed}-{how}-{turns}-{quality}.jpg"
+    path.write_bytes(data)
+    pdf = write_image_pdf(path.with_suffix(".pdf"), [(data, grey.width, grey.height, 150, True)])
+    first, second = list(read_scans([path, path], lookup))
+    assert first == second
+    assert first.status == "read", first.reason
+    [in_pdf] = read_scans([pdf], lookup)
+    assert in_pdf.page_sha256 == first.page_sha256
+    assert in_pdf.file_sha256 != first.file_sha256
+    assert [b.state for b in in_pdf.boxes] == [b.state for b in first.boxes]
