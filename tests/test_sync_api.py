@@ -447,3 +447,52 @@ def test_demographic_counts_are_suppressed_under_the_threshold(pair):
     assert suppressed["count"] == "" and suppressed["suppressed"] == "1"
     shown = counts(2)[("age_band", "25_34")]
     assert shown["count"] == "2" and shown["suppressed"] == "0"
+
+
+def test_csv_from_the_sqlite3_shell_and_from_python_hold_the_same_rows(pair, monkeypatch):
+    import shutil
+
+    from engage.sync import exports
+
+    hub_app, lap = pair
+    with context(lap):
+        laptop.push(transport=transport(hub_app))
+    database = hub_app.config["DATABASE"]
+
+    def rows(shell: str):
+        monkeypatch.setenv("ENGAGE_EXPORT_SHELL", shell)
+        text = b"".join(c if isinstance(c, bytes) else c.encode() for c in
+                        exports.stream(database, "contributions", "csv")).decode()
+        assert "\r\n" in text
+        return list(csv.reader(io.StringIO(text, newline="")))
+
+    python_rows = rows("0")
+    assert len(python_rows) > 10
+    if shutil.which("sqlite3"):
+        assert rows("1") == python_rows
+
+
+def test_media_travel_by_content_hash_in_their_own_batches(pair, tmp_path):
+    import hashlib
+
+    from engage.sync import media
+
+    hub_app, lap = pair
+    scans = [bytes([n]) * (300_000 + n) for n in range(3)]
+    with context(lap):
+        hashes = [media.store(scan, "image/png") for scan in scans]
+        assert media.store(scans[0], "image/png") == hashes[0]  # stored once
+        from engage.sync import changelog as log
+
+        log_max = log.MAX_MEDIA_BYTES
+        log.MAX_MEDIA_BYTES = 500_000  # one scan a batch
+        try:
+            sent = laptop.push(transport=transport(hub_app))
+        finally:
+            log.MAX_MEDIA_BYTES = log_max
+    assert sent["rows"]["media"] == 3 and sent["batches"] >= 3
+    with hub_app.app_context():
+        for sha256, scan in zip(hashes, scans, strict=True):
+            stored = media.path(sha256).read_bytes()
+            assert stored == scan and hashlib.sha256(stored).hexdigest() == sha256
+    assert scalar(hub_app, "select count(*) from media") == 3

@@ -127,9 +127,13 @@ def _fetch(db, table: str, keys: list[str]) -> tuple[list[str], dict[str, list]]
 
 def build(
     db, instance, after: int, *, record_device_id: str, max_changes: int = MAX_CHANGES,
-    max_media_bytes: int = MAX_MEDIA_BYTES,
+    max_media_bytes: int | None = None,
 ) -> Outgoing | None:
-    """The next batch after sequence ``after``, or None when nothing is waiting."""
+    """The next batch after sequence ``after``, or None when nothing is waiting.
+
+    A batch holds at most ``max_changes`` changes, and media files up to
+    ``max_media_bytes`` beyond its first, so a stack of scans goes in several batches."""
+    max_media_bytes = max_media_bytes or MAX_MEDIA_BYTES
     changes = db.execute(
         "select seq, tbl, key from changes where seq > ? order by seq limit ?",
         [after, max_changes],

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 from ..validation import InvalidInput
@@ -174,7 +173,6 @@ def code_cmd(name, out_file, hub_url, as_json):
     """On the hub: make a one-time enrolment code (valid for 7 days) for one laptop."""
     from . import hub
 
-    current_app.config["HUB"] = True
     try:
         code = hub.create_code(name, None)
         if out_file:

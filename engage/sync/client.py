@@ -16,6 +16,7 @@ from collections.abc import Callable
 from http.client import HTTPException
 
 USER_AGENT = "engage-sync/1"
+NOT_API = "the address does not answer as an engage hub (is it set up, and started with --hub?)"
 
 
 class HubError(Exception):
@@ -64,6 +65,8 @@ class HubClient:
             headers["Authorization"] = f"Bearer {self.token}"
         if self.transport is not None:
             status, data = self.transport(method, self.base_url + path, body, headers)
+            if 300 <= status < 400:
+                raise HubError(NOT_API, status=421, reason="not-api")
             if status >= 400:
                 answer = _json(data)
                 raise HubError(answer.get("message") or f"the hub answered {status}",
@@ -75,6 +78,8 @@ class HubClient:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                if response.headers.get_content_type() != "application/json":
+                    raise HubError(NOT_API, status=421, reason="not-api")
                 return response.status, _json(response.read())
         except urllib.error.HTTPError as error:
             answer = _json(error.read())

@@ -17,6 +17,8 @@ import csv
 import io
 import json
 import os
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +35,9 @@ DEMOGRAPHIC_TABLES = ("participants", "demographics")
 DEFAULT_THRESHOLD = 5
 XLSX_MAX_ROWS = 1_048_576  # a worksheet's limit, header included
 _CHUNK = 2000
+#: Page cache for one export's connection: the joins for provenance look up indexes
+#: all over the file, and a large cache keeps them from being read again and again.
+CACHE_KIB = 128 * 1024
 _KEYS = {"contributions": "revision_id", "participants": "revision_id"}
 
 _PROVENANCE = (
@@ -184,13 +189,50 @@ def _cell(value):
     return value
 
 
+def sqlite3_shell() -> str | None:
+    """The sqlite3 command-line shell, if installed: it writes CSV several times faster
+    than Python can, from the same query, with the same quoting (only where needed) and
+    line ends. ENGAGE_EXPORT_SHELL=0 turns it off."""
+    if os.environ.get("ENGAGE_EXPORT_SHELL", "1") == "0":
+        return None
+    return shutil.which("sqlite3")
+
+
+def shell_csv_chunks(shell: str, database_path: str, sql: str) -> Iterator[bytes]:
+    """CSV straight from the sqlite3 shell's output, read in chunks as it comes."""
+    proc = subprocess.Popen(
+        [shell, "-bail", "-readonly", "-csv", "-header", "-newline", "\r\n",
+         "-cmd", ".timeout 30000", "-cmd", f"pragma cache_size=-{CACHE_KIB}",
+         str(database_path), sql],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        while chunk := proc.stdout.read(256 * 1024):
+            yield chunk
+        error = proc.stderr.read()
+        if proc.wait() != 0:
+            raise RuntimeError(f"sqlite3 export failed: {error.decode(errors='replace')}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
 def stream(database_path: str, table: str, fmt: str, **options) -> Iterator[bytes | str]:
     """Chunks of one export on a connection of its own, for a streamed download."""
     if fmt not in FORMATS:
         raise ValueError(fmt)
+    sql, params = select(table, **options)
+    shell = sqlite3_shell() if fmt == "csv" and not params else None
+    if shell:
+        yield from shell_csv_chunks(shell, database_path, sql)
+        return
     db = connect(database_path)
     try:
-        cursor = cursor_for(db, table, **options)
+        db.execute(f"pragma cache_size=-{CACHE_KIB}")
+        cursor = db.execute(sql, params)
         if fmt == "csv":
             yield from csv_chunks(cursor)
         elif fmt == "jsonl":
