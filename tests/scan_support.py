@@ -405,7 +405,9 @@ def draw_mark(ink: Ink, rect, kind: str, rng: random.Random) -> None:
             a, b = rng.uniform(-0.1, 0.15), rng.uniform(-0.1, 0.15)
             arms = [[(a, a), (1 - b, 1 - b)], [(b, 1 - a), (1 - a, b)]]
         lines = [
-            _clamp_overshoot(_jitter(_place(arm, rect, scale, angle, dx, dy), rng, 0.25), rect, 2.5)
+            _clamp_overshoot(
+                _jitter(_place(arm, rect, scale, angle, dx, dy), rng, 0.25, 1.6), rect, 2.5
+            )
             for arm in arms
         ]
         ink.strokes(lines, pen, dark)
@@ -568,10 +570,7 @@ def _noise(image: Image.Image, rng: np.random.Generator, amplitude: int) -> Imag
     noise = noise.crop((dx, dy, dx + image.width, dy + image.height))
     if image.mode == "RGB":
         noise = Image.merge("RGB", (noise, noise, noise))
-    return ImageChops.subtract(
-        ImageChops.add(image, noise),
-        Image.new(image.mode, image.size, (amplitude,) * len(image.mode)),
-    )
+    return ImageChops.add(image, noise, 1.0, -amplitude)
 
 
 def _gradient(size, start: float, end: float, angle: float) -> Image.Image:
@@ -613,8 +612,8 @@ def scanner(
     if rng.random() < 0.5:
         lamp = _gradient(image.size, 1.0, rng.uniform(0.88, 1.0), rng.uniform(0, 6.3))
         image = ImageChops.multiply(image, lamp if image.mode == "L" else lamp.convert("RGB"))
-    if rng.random() < 0.6:
-        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.9) * dpi / 200))
+    if rng.random() < 0.5:  # turning with bilinear sampling already softens a little
+        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 0.9) * dpi / 200))
     return _noise(image, nrng, rng.randint(3, 8))
 
 
@@ -828,3 +827,30 @@ def write_image_pdf(path, pages) -> Path:
             % (len(offsets) + 1, xref)
         )
     return path
+
+
+# -- many pages at once (worker processes) -------------------------------------------------
+
+_printed_cache: dict[tuple[str, str], Printed] = {}
+
+
+def printed_in(folder, form_id: str) -> Printed:
+    """The print run <folder>/<form id>.pdf with its layout, loaded once per process."""
+    key = (str(folder), form_id)
+    if key not in _printed_cache:
+        folder = Path(folder)
+        _printed_cache[key] = Printed(
+            folder / f"{form_id}.pdf", Layout.read(folder / f"{form_id}.layout.json")
+        )
+    return _printed_cache[key]
+
+
+def write_scan(task) -> Truth:
+    """Make one synthetic scan and write it as a JPEG: task is (forms folder, form id,
+    serial, page, seed, path). Quality 50 for two pages in five, 60-90 for the rest."""
+    folder, form_id, serial, page, seed, path = task
+    scan = make_scan(printed_in(folder, form_id), serial, page, seed)
+    quality = 50 if seed % 5 < 2 else random.Random(seed).choice((60, 75, 90))
+    Path(path).write_bytes(jpeg(scan.image, quality))
+    scan.truth.how += f" q{quality}"
+    return scan.truth

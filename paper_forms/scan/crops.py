@@ -3,10 +3,11 @@
 Each area is sampled once, upright through the page's homography at CROP_DPI with a
 small margin, and the paper's brightness is divided out block by block (a phone
 photo's shading changes across a 500-point area). Then the printed parts are left out:
-the outline by an inset, the ruling lines by finding the rows that are ink from end to
-end (handwriting never is). What ink remains is writing; a few square points of it are
-enough, because a written answer left out of the transcription queue is a voice lost,
-while a blank one put in costs a person a glance.
+the outline by an inset, the ruling lines by finding the thin runs of rows that are ink
+from end to end (a full line of handwriting is too, but as tall as its letters). What
+ink remains is writing; a few square points of it are enough, because a written answer
+left out of the transcription queue is a voice lost, while a blank one put in costs a
+person a glance.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ MARGIN = 4.0
 INSET = 3.0
 #: A pixel this much darker than the paper is ink (the ruling lines print lighter).
 INK = 0.3
-#: A row of pixels at least this much covered by any ink is a ruling line.
+#: A row of pixels at least this much covered by any ink may be a ruling line...
 RULE_ROW = 0.5
+#: ... if no more than this many points of rows together are (the lines print 0.4 pt).
+RULE_HEIGHT = 2.5
 #: This much ink, in square points, outside the ruling lines is writing.
 WRITING_MIN = 6.0
 #: Pixels a side of the blocks the paper's brightness is measured in (24 pt).
@@ -47,6 +50,18 @@ class Writing:
     height: int
 
 
+def ruling_rows(covered: np.ndarray, thickest: int) -> np.ndarray:
+    """Rows of a ruling line: runs of rows inked from end to end that are no thicker than
+    a printed line (a full line of handwriting also inks its rows from end to end, but
+    over the height of its letters), and a row either side."""
+    rules = np.zeros_like(covered)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], covered.astype(np.int8), [0]))))
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        if stop - start <= thickest:
+            rules[max(start - 1, 0) : stop + 1] = True
+    return rules
+
+
 def read_area(
     image: Image.Image, h: np.ndarray, area: WritingArea, paper: int = 255, png: bool = True
 ) -> Writing:
@@ -57,8 +72,7 @@ def read_area(
     d = darkness(grey, paper)
     edge = round((MARGIN + INSET) * scale)
     inside = d[edge:-edge, edge:-edge]
-    rules = (inside >= 0.1).mean(axis=1) >= RULE_ROW
-    rules = rules | np.roll(rules, 1) | np.roll(rules, -1)
+    rules = ruling_rows((inside >= 0.1).mean(axis=1) >= RULE_ROW, round(RULE_HEIGHT * scale))
     ink_px = int((inside[~rules] >= INK).sum())
     ink = ink_px / scale**2
     written = ink >= WRITING_MIN
