@@ -423,3 +423,151 @@ def _run_script(db: Database, script: str) -> None:
             statement = ""
     if statement.strip():
         raise ValueError("incomplete SQL statement in migration")
+
+
+#: The scan tables, in the order the hub applies them (what others refer to first), and
+#: the key the change log names a row by. Each row may change in place on the device
+#: that made it (a page resolved, an item decided), so updates are logged too.
+_SYNC_LOG_0006 = (
+    ("scan_files", "new.sha256"),
+    ("scan_sheets", "new.id"),
+    ("scan_pages", "new.id"),
+    ("review_items", "new.id"),
+    ("transcriptions", "new.id"),
+)
+
+
+@migrations(name="0006_scans")
+def m0006_scans(db: Database) -> None:
+    """Scanned paper forms: the files (kept by content hash), each page and what became
+    of it, one sheet per participant, the boxes a person must decide and the handwriting
+    a person must type; contributions name the page and the box or area they came from.
+
+    Images people look at (page previews and crops) live in the media store by content
+    hash, and get a ``media`` row (so they go to the hub) only once the sheet's consent
+    is recorded.
+    """
+    _run_script(
+        db,
+        """
+        create table scan_files (
+            sha256 text primary key,
+            original_name text not null,
+            stored_path text not null,      -- under the instance: scans/<sha256>.<ext>
+            kind text not null,             -- pdf, tiff, jpeg or png
+            size integer not null,
+            pages integer,
+            workshop_id text references workshops(id),   -- as given at import
+            imported_by text,
+            device_id text not null,
+            created_at text not null,
+            completed_at text               -- every page stored; null while importing
+        );
+        create table scan_sheets (
+            id text primary key,
+            form_id text not null references forms(id),
+            serial integer not null,
+            workshop_id text not null references workshops(id),
+            participant_id text,            -- made once consent is recorded
+            consent text not null default 'unknown'
+                check (consent in ('unknown', 'given', 'not_given', 'uncertain')),
+            device_id text not null,
+            created_at text not null,
+            unique (form_id, serial)
+        );
+        create table scan_pages (
+            id text primary key,
+            file_sha256 text not null references scan_files(sha256),
+            page_index integer not null,    -- 0-based page of the file
+            page_sha256 text,
+            reading text not null,          -- the reader's status: read, blank, poor_fit ...
+            state text not null
+                check (state in ('imported', 'waiting', 'attention', 'blank', 'ignored')),
+            reason_code text,
+            reason text,                    -- the reader's own words, for the log
+            code text,
+            form_id text references forms(id),
+            serial integer,
+            page integer,
+            fit_error real,
+            fit_max_error real,
+            dpi real,
+            rotation integer,
+            image_sha256 text,              -- preview for people: media/<sha256>
+            result text,                    -- JSON: what was read; stays on this laptop
+            sheet_id text references scan_sheets(id),
+            participant_id text,
+            workshop_id text references workshops(id),
+            claims integer not null default 0,  -- 1: this row is that sheet page's record
+            by_eye integer not null default 0,  -- read by a person, not by the machine
+            imported_by text,
+            device_id text not null,
+            created_at text not null,
+            resolved_by text,
+            resolved_at text,
+            resolution text,
+            unique (file_sha256, page_index)
+        );
+        create unique index scan_pages_claimed on scan_pages(form_id, serial, page)
+            where claims = 1;
+        create index scan_pages_sha on scan_pages(page_sha256);
+        create index scan_pages_workshop on scan_pages(workshop_id, state);
+        create index scan_pages_sheet on scan_pages(sheet_id);
+        create table review_items (
+            id text primary key,
+            page_id text not null references scan_pages(id),
+            sheet_id text references scan_sheets(id),
+            workshop_id text not null references workshops(id),
+            kind text not null check (kind in ('idea', 'demographic', 'consent')),
+            key text not null,              -- idea id, question id or 'consent'
+            candidates text not null,       -- JSON: the boxes and how each was read
+            reason text,
+            crop_sha256 text,               -- media/<sha256>
+            whole_page integer not null default 0,
+            decision text,                  -- a value, 'none' or 'unclear'
+            decided_by text,
+            decided_at text,
+            contribution_id text,
+            device_id text not null,
+            created_at text not null,
+            unique (page_id, kind, key)
+        );
+        create index review_items_open on review_items(workshop_id, decided_at, created_at);
+        create table transcriptions (
+            id text primary key,
+            page_id text not null references scan_pages(id),
+            sheet_id text references scan_sheets(id),
+            workshop_id text not null references workshops(id),
+            participant_id text not null,
+            prompt_id text not null,        -- the prompt (or idea) the area answers
+            area_index integer not null,
+            crop_sha256 text,               -- media/<sha256>
+            whole_page integer not null default 0,
+            status text not null default 'queued'
+                check (status in ('queued', 'done', 'illegible', 'empty')),
+            text text,
+            language text,
+            translation text,
+            translation_language text,
+            transcribed_by text,
+            transcribed_at text,
+            contribution_id text,
+            device_id text not null,
+            created_at text not null,
+            unique (page_id, area_index)
+        );
+        create index transcriptions_open on transcriptions(workshop_id, status, created_at);
+        alter table contributions add column scan_page_id text;
+        alter table contributions add column scan_region text;
+        alter table contributions add column transcribed_by text;
+        """,
+    )
+    local = "(select id from device)"
+    for table, key in _SYNC_LOG_0006:
+        when = f"new.device_id = {local}"
+        for event in ("insert", "update"):
+            suffix = "" if event == "insert" else "_update"
+            db.execute(
+                f"create trigger sync_log_{table}{suffix} after {event} on {table} when {when}"
+                f" begin insert into changes (tbl, key) values ('{table}', {key}); end"
+            )

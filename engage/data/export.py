@@ -21,9 +21,12 @@ _QUERIES = {
         " c.workshop_id, w.conversation_id, c.participant_id, p.code as participant_code,"
         " c.idea_id, c.prompt_id, c.text, c.language, c.translation, c.translation_language,"
         " c.vote, c.channel, c.entered_by, u.username as entered_by_name, c.kiosk_id, c.device_id,"
-        " c.created_at, w.sample"
+        " c.created_at, w.sample, c.scan_page_id, s.file_sha256 as scan_file_sha256,"
+        " s.page_index + 1 as scan_file_page, s.form_id as scan_form_id,"
+        " s.serial as scan_sheet, s.page as scan_sheet_page, c.scan_region, c.transcribed_by"
         " from contributions c join workshops w on w.id = c.workshop_id"
         " left join users u on u.id = c.entered_by"
+        " left join scan_pages s on s.id = c.scan_page_id"
         " left join participants p on p.id = c.participant_id"
         f" and {current_where('p', 'participants')}"
         " {where} order by c.created_at, c.revision"
@@ -31,8 +34,10 @@ _QUERIES = {
     "participants": (
         "select p.id, p.revision_id, p.revision, p.replaces, p.workshop_id, p.code, p.channel,"
         " p.language, p.consent, p.consent_at, {demographics} p.entered_by,"
-        " u.username as entered_by_name, p.kiosk_id, p.device_id, p.created_at"
+        " u.username as entered_by_name, p.kiosk_id, p.device_id, p.created_at,"
+        " s.form_id as paper_form_id, s.serial as paper_sheet"
         " from participants p left join users u on u.id = p.entered_by"
+        " left join scan_sheets s on s.participant_id = p.id"
         " {where} order by p.created_at, p.revision"
     ),
     "ideas": (
