@@ -49,6 +49,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         i18n,
         kiosk,
         paper,
+        scans,
         security,
         sync,
         views,
@@ -66,6 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(kiosk.bp)
     app.register_blueprint(fonts.bp)
     app.register_blueprint(paper.bp)
+    app.register_blueprint(scans.bp)
     sync.init_app(app)
     return app
 

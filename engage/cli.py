@@ -194,10 +194,12 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(forms_cli)
 
     from .catalogs import translations_cli
+    from .scans import scans_cli
     from .sync.cli import sync_cli
 
     app.cli.add_command(translations_cli)
     app.cli.add_command(sync_cli)
+    app.cli.add_command(scans_cli)
 
 
 def _set_instance(ctx, _param, value):

@@ -11,6 +11,7 @@ class Defaults:
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
     WTF_CSRF_TIME_LIMIT = None  # a workshop page may stay open all afternoon
     MAX_CONTENT_LENGTH = 1 * 1024 * 1024
+    SCAN_UPLOAD_MAX_BYTES = 200 * 1024 * 1024  # the scan upload only; 1 MB elsewhere
     MAX_TEXT_LENGTH = 5000
     LOGIN_FREE_FAILURES = 5
     LOGIN_MAX_DELAY_SECONDS = 900
