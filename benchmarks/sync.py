@@ -13,8 +13,14 @@ contributions table, and prints the ratios:
     python benchmarks/sync.py                  # 5 laptops x 20,000 contributions
     python benchmarks/sync.py --per-laptop 2000   # a quick run
 
+The export is the coordinators' merged contributions file: the laptop export's columns
+(with its joins for participant code, conversation and who entered it) plus each row's
+batch, how and when it came, and from which laptop. It is written by the sqlite3 shell
+when one is installed (as here), else by Python's csv module; both are timed.
+
 Targets: the push within 3 times the bare insert; the CSV export within 2 times the
-sqlite3 dump. Afterwards the hub's contributions are checked against the laptops'.
+sqlite3 dump. Afterwards the hub's contributions are checked against the laptops', and
+the two CSV files against each other.
 """
 
 from __future__ import annotations
