@@ -1,0 +1,108 @@
+"""The sync pages in a real browser: a laptop's Sync page and the hub's pages, in English
+and Arabic, checked by axe-core for WCAG 2.2 AA; the laptop enrols and sends by keyboard."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from browser_support import (
+    ROOT,
+    Server,
+    _env,
+    add_user,
+    check_accessibility,
+    chromium,
+    engage,
+    require_chromium,
+    shared,
+    signed_in_context,
+)
+
+pytestmark = pytest.mark.browser
+
+HUB_PAGES = ("/hub/batches", "/hub/devices", "/hub/enrol", "/hub/conflicts", "/hub/import",
+             "/hub/export")
+
+
+class HubServer(Server):
+    """``python run.py --hub``."""
+
+    def __enter__(self):
+        self.instance.mkdir(parents=True, exist_ok=True)
+        log = self.log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "run.py", "--hub", "--host", "127.0.0.1", "--port", str(self.port),
+             "--instance", str(self.instance), "--threads", "4"],
+            cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+        try:
+            self._wait_until_healthy()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with shared("browser", chromium) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory):
+    require_chromium()
+    root = tmp_path_factory.mktemp("sync-sites")
+    add_user(root / "hub", "cora", "coordinator")
+    engage(root / "hub", "demo", "load")
+    code = json.loads(engage(root / "hub", "sync", "code", "--name", "Leeds laptop 3",
+                             "--json"))["code"]
+    add_user(root / "laptop", "ada", "admin")
+    with HubServer(root / "hub") as hub, Server(root / "laptop") as laptop:
+        yield hub, laptop, code
+
+
+@pytest.mark.parametrize("locale", ["en", "ar"])
+def test_hub_pages_pass_axe(browser, sites, locale):
+    hub, _, _ = sites
+    context = signed_in_context(browser, hub, "cora", locale=locale)
+    page = context.new_page()
+    try:
+        for url in HUB_PAGES:
+            response = page.goto(hub.url + url)
+            assert response.status == 200, url
+            check_accessibility(page, f"{url} ({locale})")
+    finally:
+        context.close()
+
+
+def test_a_laptop_enrols_and_sends_by_keyboard(browser, sites):
+    hub, laptop, code = sites
+    context = signed_in_context(browser, laptop, "ada")
+    page = context.new_page()
+    try:
+        page.goto(laptop.url + "/sync/")
+        check_accessibility(page, "sync page, not enrolled")
+        page.focus("#hub_url")
+        page.keyboard.type(hub.url)
+        page.keyboard.press("Tab")
+        page.keyboard.type(code)
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert "enrolled as Leeds laptop 3" in page.content()
+        check_accessibility(page, "sync page, enrolled")
+        page.focus("text=Fetch conversations from the hub")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert "Conversations are up to date" in page.content()
+        page.focus("text=Send to the hub now")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert "The hub has everything from this laptop" in page.content() or (
+            "Nothing was waiting" in page.content())
+    finally:
+        context.close()
