@@ -513,6 +513,7 @@ def m0006_scans(db: Database) -> None:
         create index scan_pages_sha on scan_pages(page_sha256);
         create index scan_pages_workshop on scan_pages(workshop_id, state);
         create index scan_pages_sheet on scan_pages(sheet_id);
+        create index scan_pages_image on scan_pages(image_sha256);
         create table review_items (
             id text primary key,
             page_id text not null references scan_pages(id),
@@ -533,6 +534,7 @@ def m0006_scans(db: Database) -> None:
             unique (page_id, kind, key)
         );
         create index review_items_open on review_items(workshop_id, decided_at, created_at);
+        create index review_items_crop on review_items(crop_sha256);
         create table transcriptions (
             id text primary key,
             page_id text not null references scan_pages(id),
@@ -557,6 +559,7 @@ def m0006_scans(db: Database) -> None:
             unique (page_id, area_index)
         );
         create index transcriptions_open on transcriptions(workshop_id, status, created_at);
+        create index transcriptions_crop on transcriptions(crop_sha256);
         alter table contributions add column scan_page_id text;
         alter table contributions add column scan_region text;
         alter table contributions add column transcribed_by text;

@@ -124,10 +124,12 @@ def upload(workshop_id):
         shutil.rmtree(folder, ignore_errors=True)
     report["files"] = refused + report["files"]
     current_app.logger.info("scans imported into %s: %s", workshop_id, report["totals"])
+    summary = scans.workshop_summary(workshop_id)
     if partial:
-        return render_template("scans/_results.html", report=report), 200, _FRAGMENT
+        return render_template("scans/_results.html", report=report, workshop=workshop,
+                               summary=summary), 200, _FRAGMENT
     return render_template("scans/uploaded.html", workshop=workshop, report=report,
-                           summary=scans.workshop_summary(workshop_id))
+                           summary=summary)
 
 
 def _file_refused(name: str) -> dict:

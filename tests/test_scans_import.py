@@ -242,6 +242,7 @@ def paper(tmp_path_factory) -> Paper:
     (files / "letter.jpg").write_bytes(unreadable_page())
     (files / "empty.jpg").write_bytes(b"")
     (files / "cut.jpg").write_bytes(pages[1][: len(pages[1]) // 2])
+    image_pdf(files / "one-page-cut.pdf", [pages[2], pages[1][: len(pages[1]) // 2]])
     (files / "minutes.pdf").write_text("Minutes of the steering group, 3 March.\n")
     (files / "notes.docx").write_bytes(b"PK\x03\x04 a word processor's file")
     (files / "bomb.png").write_bytes(png_bomb(30_000, 30_000))
@@ -388,7 +389,7 @@ def test_bad_files_are_refused_one_by_one_and_the_rest_is_imported(app, runner, 
     result, report = run_import(
         runner, files / "empty.jpg", files / "cut.jpg", files / "minutes.pdf",
         files / "bomb.png", files / "other-form.jpg", files / "letter.jpg",
-        files / "sheet2-page1.jpg", files / "sheet2-page2.tif")
+        files / "sheet2-page1.jpg", files / "sheet2-page2.tif", files / "one-page-cut.pdf")
     assert result.exit_code == 1  # some files could not be read
     by_name = {e["file"]: e for e in report["files"]}
     expected = {"empty.jpg": ("EmptyFile", "is empty"),
@@ -403,7 +404,12 @@ def test_bad_files_are_refused_one_by_one_and_the_rest_is_imported(app, runner, 
     # Nothing of a refused file is kept: no row, no copy.
     kept = {r["original_name"] for r in rows(app, "select original_name from scan_files")}
     assert kept.isdisjoint(expected)
-    assert len(list((Path(app.instance_path) / "scans").glob("*.*"))) == len(kept) == 4
+    assert len(list((Path(app.instance_path) / "scans").glob("*.*"))) == len(kept) == 5
+    # A file with one page that cannot be decoded: the rest of it is read, and that
+    # page kept for a person (there is no image of it to show).
+    assert [(p["page_index"], p["status"], p["reason_code"])
+            for p in by_name["one-page-cut.pdf"]["pages"]] == [
+        (0, "waiting", "consent_page_missing"), (1, "attention", "error")]
     # Pages a machine should not guess at wait for a person, with their image.
     def only_page(name):
         (page,) = by_name[name]["pages"]
@@ -421,9 +427,9 @@ def test_bad_files_are_refused_one_by_one_and_the_rest_is_imported(app, runner, 
     assert rows(app, "select count(*) as n from transcriptions")[0]["n"] == 0
     attention = rows(app, "select reason_code, image_sha256 from scan_pages"
                           " where state = 'attention'")
-    assert sorted(r["reason_code"] for r in attention) == ["no_consent", "unidentified",
-                                                           "unknown_form"]
-    assert all(r["image_sha256"] for r in attention)
+    assert sorted(r["reason_code"] for r in attention) == ["error", "no_consent",
+                                                           "unidentified", "unknown_form"]
+    assert all(r["image_sha256"] for r in attention if r["reason_code"] != "error")
     # Images of a sheet without consent do not go to the hub.
     assert rows(app, "select count(*) as n from media")[0]["n"] == 0
 
@@ -468,14 +474,11 @@ def test_a_form_printed_for_a_conversation_needs_the_workshop(app, runner, paper
 def test_a_batch_cut_short_keeps_what_was_confirmed_and_a_rerun_completes_it(app, paper):
     from engage.data import scans
 
-    class PowerCut(Exception):
-        pass
-
     def cut_after_two(done, total, name):
         if done == 2:
-            raise PowerCut
+            raise KeyboardInterrupt  # Ctrl+C, or the laptop's lid closed, half way
 
-    with app.test_request_context(), pytest.raises(PowerCut):
+    with app.test_request_context(), pytest.raises(KeyboardInterrupt):
         scans.import_scan_files([paper.files / "sheet1.pdf"], progress=cut_after_two)
     assert [r["page_index"] for r in rows(app, "select page_index from scan_pages"
                                                " order by page_index")] == [0, 1]

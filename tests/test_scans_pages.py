@@ -7,7 +7,10 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
+from urllib.parse import urlsplit
 
+import pytest
 import test_scans_import as printed_workshop
 from conftest import Session
 from test_scans_import import paper_participant, questions, rows
@@ -255,3 +258,59 @@ def test_facilitators_of_other_workshops_see_nothing(app, client, paper):
     cora = signed_in(app, "cora")
     assert cora.get(f"{base}/review").status_code == 200
     assert cora.get(f"/scans/images/{images[0]}").status_code == 200
+
+
+@pytest.mark.browser
+def test_the_pages_by_keyboard_in_a_browser(paper, tmp_path):
+    """Upload with the page's progress, answer unclear boxes with one key each, type a
+    handwritten answer over two lines and save it with Ctrl+Enter; WCAG 2.2 AA throughout."""
+    from browser_support import Server, check_accessibility, chromium, shared, signed_in_context
+
+    instance = shutil.copytree(paper.instance, tmp_path / "instance")
+    base = f"/workshops/{paper.workshop_id}/scans"
+    with Server(instance) as server, shared("browser", chromium) as browser:
+        context = signed_in_context(browser, server, "fay", viewport={"width": 1280,
+                                                                      "height": 900})
+        page = context.new_page()
+        page.goto(server.url + base)
+        check_accessibility(page, "the scanned forms page")
+        page.set_input_files("#scans", [paper.files / "sheet1.pdf", paper.files / "minutes.pdf",
+                                        paper.files / "letter.jpg"])
+        page.focus("button[type=submit]:has-text('Read the scans')")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#upload-progress-text:has-text('Finished')", timeout=60_000)
+        results = page.inner_text("#upload-results")
+        assert "minutes.pdf is not a scan" in results and "sheet1.pdf" in results
+        assert page.evaluate("document.activeElement.id") == "results-heading"
+        assert "2 unclear boxes to check" in page.inner_text("#scan-summary")
+        check_accessibility(page, "the scanned forms page with results")
+
+        page.goto(server.url + base + "/review")
+        check_accessibility(page, "the review page")
+        with page.expect_navigation():
+            page.keyboard.press("1")
+        assert "1 of 2 checked" in page.inner_text("main")
+        with page.expect_navigation():
+            page.keyboard.press("x")
+        assert "Nothing to check" in page.inner_text("main")
+
+        page.goto(server.url + base + "/transcribe")
+        check_accessibility(page, "the transcription page")
+        assert page.evaluate("document.activeElement.id") == "text"
+        page.keyboard.type("Buses")
+        page.keyboard.press("Enter")  # a new line, not a save
+        page.keyboard.type("to the clinic")
+        assert urlsplit(page.url).path == base + "/transcribe"
+        with page.expect_navigation():
+            page.keyboard.press("Control+Enter")
+        saved = server.db().execute("select text, transcribed_by from contributions"
+                                    " where kind = 'idea' and channel = 'paper'").fetchall()
+        assert [tuple(r) for r in saved] == [("Buses\nto the clinic",
+                                              server.db().execute(
+                                                  "select id from users where username = 'fay'"
+                                              ).fetchone()[0])]
+
+        page.goto(server.url + base + "/attention")
+        check_accessibility(page, "the needs-attention page")
+        assert "No page code could be read" in page.inner_text("main")
+        context.close()

@@ -85,7 +85,7 @@ PREVIEW_LONG_SIDE = 1600
 PREVIEW_QUALITY = 80
 #: Review crops: pixels per point (144 dpi), and room around the question's boxes.
 CROP_SCALE = 2.0
-CROP_MARGIN = 16.0
+CROP_MARGIN = 20.0
 CROP_TITLE = 30.0  # above a demographic question's boxes, for its wording
 HIGHLIGHT = (212, 53, 28)
 
@@ -392,8 +392,9 @@ def import_scan_files(
             plan.append((path, name, kind, pages, None))
         except ScanFileError as error:
             plan.append((path, name, None, 0, error))
-        except OSError as error:
-            plan.append((path, name, None, 0, ScanFileError(f"{name}: cannot be read ({error})")))
+        except Exception as error:  # noqa: BLE001 - any file the reader cannot open
+            log.warning("scan file %s could not be opened", path, exc_info=True)
+            plan.append((path, name, None, 0, error))
     run = _Import(workshop_id, imported_by, may_use, progress,
                   sum(max(p[3], 1) for p in plan))
     reports = []
@@ -474,34 +475,39 @@ def _import_file(run: _Import, path: Path, name: str, kind: str, pages: int) -> 
 
     index = 0
     while index < pages:
-        try:
-            for page in iter_pages(path, index, pages):
-                index = page.index + 1
-                if page.index in stored:
-                    report["pages"].append({"page_index": page.index, "status": "already_imported"})
-                    run.step(name)
-                    continue
-                try:
-                    result = read_image(page, run.forms, file_hash=sha)
-                except Exception as error:  # noqa: BLE001 - never silent, never stopped
-                    log.exception("page %s of %s could not be read", page.index + 1, name)
-                    result = PageResult(str(path), page.index, "error", reason=str(error),
-                                        error_type=type(error).__name__, file_sha256=sha)
-                handle(result, page.image)
-            break
-        except ScanFileError as error:
-            if index not in stored:
-                handle(PageResult(str(path), index, "error", reason=str(error),
-                                  error_type=type(error).__name__, file_sha256=sha), None)
-            index += 1
+        source = iter_pages(path, index, pages)
+        while True:
+            try:
+                page = next(source, None)
+            except Exception as error:  # noqa: BLE001 - a page that cannot be decoded
+                if index not in stored:
+                    handle(PageResult(str(path), index, "error", reason=str(error),
+                                      error_type=type(error).__name__, file_sha256=sha), None)
+                index += 1  # and on from the next page, in a fresh pass over the file
+                break
+            if page is None:
+                index = pages
+                break
+            index = page.index + 1
+            if page.index in stored:
+                report["pages"].append({"page_index": page.index, "status": "already_imported"})
+                run.step(name)
+                continue
+            try:
+                result = read_image(page, run.forms, file_hash=sha)
+            except Exception as error:  # noqa: BLE001 - never silent, never stopped
+                log.exception("page %s of %s could not be read", page.index + 1, name)
+                result = PageResult(str(path), page.index, "error", reason=str(error),
+                                    error_type=type(error).__name__, file_sha256=sha)
+            handle(result, page.image)
     if errors:
-        if held["file"]:
-            # Pages that could not be decoded are kept, for a person, beside the rest.
-            for result in errors:
-                report["pages"].append(_store_safely(run, held, file_row, result, None))
-        elif not report["pages"]:
+        if not held["file"] and not report["pages"]:
+            # Nothing in the file could be decoded: refused whole, nothing kept.
             first = errors[0]
             return _file_error(name, first.reason or "", sha, first.error_type)
+        # Pages that could not be decoded are kept, for a person, beside the rest.
+        for result in errors:
+            report["pages"].append(_store_safely(run, held, file_row, result, None))
     if held["file"] and not any(p["status"] == "not_saved" for p in report["pages"]):
         with db.atomic():
             db.execute("update scan_files set completed_at = ? where sha256 = ?",
@@ -604,9 +610,11 @@ def _store_page(run: _Import, held: dict, file_row: dict, result: PageResult,
         if h is not None:
             for answer in unclear:
                 boxes = _candidates(result, answer.kind, answer.key)
-                with contextlib.suppress(Exception):
+                try:
                     extra["crops"][f"{answer.kind}:{answer.key}"] = _crop(
                         image, h, page_layout, answer.kind, answer.key, boxes)
+                except Exception:  # noqa: BLE001 - the review then shows the whole page
+                    log.warning("no crop for %s %s", answer.kind, answer.key, exc_info=True)
     row = {
         "id": new_id(),
         "file_sha256": file_row["sha256"],
@@ -1316,10 +1324,12 @@ def save_transcription(workshop_id: str, transcription_id: str, values: dict, *,
         item = get_transcription(workshop_id, transcription_id)
         if item["status"] != "queued":
             raise InvalidInput(_l("Someone has already transcribed this one."))
-        words = text(values.get("text"), field="text")
+        # Browsers send line ends as CR LF; the words are kept with plain new lines.
+        words = text((values.get("text") or "").replace("\r\n", "\n"), field="text")
         language = choice(values.get("language") or item["form_language"], CONTENT_LANGUAGES,
                           field="language", required=True)
-        translation = text(values.get("translation"), field="translation", required=False)
+        translation = text((values.get("translation") or "").replace("\r\n", "\n"),
+                           field="translation", required=False)
         translation_language = None
         if translation:
             translation_language = choice(values.get("translation_language") or "en",

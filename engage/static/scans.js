@@ -83,6 +83,13 @@
       var holder = document.createElement("div");
       if (request.getResponseHeader("X-Scan-Results")) {
         holder.innerHTML = request.responseText;
+        // The counts at the top of the page, as they are now.
+        var summary = holder.querySelector("[data-summary]");
+        var shown = document.getElementById("scan-summary");
+        if (summary) {
+          if (shown && summary.firstElementChild) { shown.replaceWith(summary.firstElementChild); }
+          summary.remove();
+        }
       } else {
         var p = document.createElement("p");
         p.className = "message message-error";
