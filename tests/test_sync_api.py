@@ -496,3 +496,28 @@ def test_media_travel_by_content_hash_in_their_own_batches(pair, tmp_path):
             stored = media.path(sha256).read_bytes()
             assert stored == scan and hashlib.sha256(stored).hexdigest() == sha256
     assert scalar(hub_app, "select count(*) from media") == 3
+
+
+def test_a_row_referring_to_something_the_hub_lacks_is_set_aside_not_lost(pair):
+    from engage.data import contributions
+
+    hub_app, lap = pair
+    with context(lap) as db:
+        workshop, conversation = db.execute("select id, conversation_id from workshops"
+                                            ).fetchone()
+        person = db.execute("select id from participants where consent = 1").fetchone()[0]
+        with db.atomic():  # an idea this laptop has from elsewhere, never sent to the hub
+            db.execute("insert into ideas (id, conversation_id, position, text, easy_read,"
+                       " device_id, created_at) values ('stray', ?, 99, '{\"en\": \"x\"}',"
+                       " '{}', 'elsewhere', '2026-01-01')", [conversation])
+        vote = contributions.record_vote(workshop, person, "stray", "agree",
+                                         channel="facilitator", entered_by=None)
+        sent = laptop.push(transport=transport(hub_app))
+    assert sent["conflicts"] == 2  # the vote and the exposure that came with it
+    kinds = {(c["tbl"], c["kind"]) for c in query(hub_app, "select * from conflicts")}
+    assert kinds == {("contributions", "missing-reference"), ("exposures", "missing-reference")}
+    assert scalar(hub_app, "select count(*) from contributions where revision_id = ?",
+                  [vote["revision_id"]]) == 0
+    assert query(hub_app, "pragma foreign_key_check") == []  # nothing dangling
+    mine = scalar(lap, "select count(*) from contributions")
+    assert scalar(hub_app, "select count(*) from contributions") == mine - 1

@@ -232,6 +232,7 @@ def check(hub_app, laptops, clashes):
                     for t in REVISED}
         hub_fixed = {t: {r["id"]: r for r in db.query(f"select * from {t}")} for t in FIXED}
         conflicts = list(db.query("select * from conflicts"))
+        assert db.execute("pragma foreign_key_check").fetchall() == []  # nothing dangling
         forks = db.execute(
             "select count(*) from (select id from contributions c where not exists (select 1"
             " from contributions r where r.replaces = c.revision_id) group by id"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -166,8 +167,20 @@ def receive_network(body: bytes, device: dict) -> dict:
         raise Refused("bad-signature", "the batch names a different laptop from its token")
     x, _, hub = our_keys()
     db = get_db()
-    with db.atomic():
+    with references_checked_by_batch(db), db.atomic():
         return apply_frame(db, current_app.instance_path, frame, x, hub.key_id, via="network")
+
+
+@contextlib.contextmanager
+def references_checked_by_batch(db):
+    """Apply with SQLite's per-row foreign key check off: ``apply`` checks every
+    reference a batch at a time instead, a third faster for a large push. The pragma
+    can only change outside a transaction, so it is set around one and always restored."""
+    db.execute("pragma foreign_keys = off")
+    try:
+        yield
+    finally:
+        db.execute("pragma foreign_keys = on")
 
 
 def _check_bundle(path: Path, x, key_id: str) -> list[str]:
@@ -210,7 +223,7 @@ def receive_file(path: Path, received_by: str | None = None) -> dict:
     db = get_db()
     summary = {"batches": 0, "applied": {}, "conflicts": 0, "status": "nothing-new",
                "held_seq": None, "device_id": None}
-    with db.atomic(), Path(path).open("rb") as stream:
+    with references_checked_by_batch(db), db.atomic(), Path(path).open("rb") as stream:
         for index, frame in enumerate(envelope.read_frames(stream)):
             if frame.header.get("kind") == "bundle-end":
                 break
