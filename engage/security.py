@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import Flask, abort, g, redirect, request, session, url_for
+from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
 from .db import new_id
@@ -72,7 +72,20 @@ def _headers(response):
     return response
 
 
+def allow_large_uploads(app: Flask, endpoint: str, limit: int) -> None:
+    """Let one endpoint take a bigger body than the 1 MB every other page allows."""
+    app.extensions.setdefault("engage.upload_limits", {})[endpoint] = limit
+
+
+def _upload_limit():
+    # Runs before the CSRF check, which reads the form and so would apply the default.
+    limit = current_app.extensions.get("engage.upload_limits", {}).get(request.endpoint)
+    if limit:
+        request.max_content_length = limit
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_upload_limit)
     csrf.init_app(app)
     app.before_request(load_user)
     app.after_request(_headers)

@@ -521,3 +521,21 @@ def test_a_row_referring_to_something_the_hub_lacks_is_set_aside_not_lost(pair):
     assert query(hub_app, "pragma foreign_key_check") == []  # nothing dangling
     mine = scalar(lap, "select count(*) from contributions")
     assert scalar(hub_app, "select count(*) from contributions") == mine - 1
+
+
+def test_hub_upload_pages_take_files_bigger_than_a_page_form(tmp_path):
+    """The 1 MB limit of ordinary forms must not apply to a USB file or a CSV upload."""
+    from engage import create_app
+
+    hub = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "hub"),
+                      "SECRET_KEY": "k", "HUB": True, "WTF_CSRF_ENABLED": False})
+    from conftest import make_user, sign_in
+
+    make_user(hub, "cora", "coordinator")
+    cora = sign_in(hub.test_client(), "cora")
+    big = b"x" * (2 * 1024 * 1024)
+    import io
+
+    response = cora.client.post("/hub/receive", data={"file": (io.BytesIO(big), "big.engage")},
+                                content_type="multipart/form-data")
+    assert response.status_code != 413

@@ -17,3 +17,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(views.laptop_bp)
     app.register_blueprint(views.hub_bp)
+    from ..security import allow_large_uploads
+
+    for endpoint in ("hub.receive", "hub.import_upload"):
+        allow_large_uploads(app, endpoint, views.UPLOAD_BYTES)

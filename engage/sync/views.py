@@ -55,8 +55,6 @@ def _laptop_only():
 def _hub_only():
     if not current_app.config.get("HUB"):
         abort(404)
-    if request.endpoint in ("hub.receive", "hub.import_upload"):
-        request.max_content_length = UPLOAD_BYTES
 
 
 # --- the laptop ---------------------------------------------------------------------
