@@ -11,7 +11,8 @@ every box, cut out written areas as PNG, plus a stand-in for engage's database w
 (each page's result and crops into a SQLite file, committed every 50 pages). "bare" is
 the least a reader can do, in one process: Pillow decodes each page and zxing-cpp
 reads its code, nothing else. Each measurement runs in a fresh process, which reports
-its peak resident memory (its own and its workers') and tracemalloc's peak.
+its peak resident memory (its own and its workers'), tracemalloc's peak, and the CPU
+time it and its workers used per page (steadier than pages/s on a shared machine).
 
     python benchmarks/scans.py                     # 500 pages, 40 distinct, 1 and 2 workers
     python benchmarks/scans.py --pages 100 --workers 2
@@ -183,17 +184,27 @@ def measure_bare(source: Path) -> dict:
     return {"pages": pages, "seconds": time.perf_counter() - start, "codes": found}
 
 
+def _cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _child(args) -> None:
     tracemalloc.start()
+    before = _cpu()
     if args.measure == "bare":
         report = measure_bare(Path(args.source))
     else:
         report = measure_ours(Path(args.source), Path(args.layouts), args.workers, Path(args.db))
+    report["cpu_before"] = before
     report["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    report["peak_rss_mb"] = own
-    report["worker_peak_rss_mb"] = children
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report["peak_rss_mb"] = own.ru_maxrss / 1024
+    report["worker_peak_rss_mb"] = children.ru_maxrss / 1024
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    report["cpu_ms_per_page"] = 1000 * (cpu - report.pop("cpu_before")) / report["pages"]
     print(json.dumps(report))
 
 
@@ -242,8 +253,10 @@ def main(argv=None) -> int:
             f"writing), made in {time.perf_counter() - start:.0f} s; "
             f"PDF {pdf.stat().st_size / 2**20:.0f} MiB; {os.cpu_count()} cores"
         )
+        load = os.getloadavg()[0]
+        print(f"load average at the start: {load:.1f} (on {os.cpu_count()} cores)")
         header = (
-            "input  reader    workers  pages/s  ratio to bare  peak RSS MB  "
+            "input  reader    workers  pages/s  ratio to bare  CPU ms/page  peak RSS MB  "
             "workers' RSS MB  tracemalloc MB"
         )
         print(header)
@@ -254,6 +267,7 @@ def main(argv=None) -> int:
             bare_rate = bare["pages"] / bare["seconds"]
             print(
                 f"{name:5}  bare      {1:7}  {bare_rate:7.1f}  {1:13.2f}  "
+                f"{bare['cpu_ms_per_page']:11.1f}  "
                 f"{bare['peak_rss_mb']:11.0f}  {'-':>15}  {bare['tracemalloc_peak_mb']:14.1f}"
             )
             for workers in args.workers:
@@ -263,6 +277,7 @@ def main(argv=None) -> int:
                 memory = max(ours["peak_rss_mb"], ours["worker_peak_rss_mb"])
                 print(
                     f"{name:5}  ours      {workers:7}  {rate:7.1f}  {rate / bare_rate:13.2f}  "
+                    f"{ours['cpu_ms_per_page']:11.1f}  "
                     f"{ours['peak_rss_mb']:11.0f}  {ours['worker_peak_rss_mb']:15.0f}  "
                     f"{ours['tracemalloc_peak_mb']:14.1f}"
                 )

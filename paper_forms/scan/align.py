@@ -164,15 +164,16 @@ def _block_levels(grey: np.ndarray, block: int) -> np.ndarray:
     neighbourhood: where the paper is, however much ink or table is in a block."""
     rows, cols = grey.shape
     br, bc = -(-rows // block), -(-cols // block)
-    padded = np.pad(grey, ((0, br * block - rows), (0, bc * block - cols)), mode="edge")
-    level = padded.reshape(br, block, bc, block).max(axis=(1, 3))
+    if (rows, cols) != (br * block, bc * block):
+        grey = np.pad(grey, ((0, br * block - rows), (0, bc * block - cols)), mode="edge")
+    level = grey.reshape(br, block, bc, block).max(axis=3).max(axis=1)
     grown = np.pad(level, 1, mode="edge")
     return np.max(
         [grown[i : i + br, j : j + bc] for i in range(3) for j in range(3)], axis=0
     ).astype(np.float32)
 
 
-def local_paper(grey: np.ndarray, block: int) -> np.ndarray:
+def local_paper(grey: np.ndarray, block: int, smooth: bool = True) -> np.ndarray:
     """The paper's brightness near each pixel, following shadows but not the table.
 
     The brightest pixel of each block (blocks wider than a mark, so a mark never fills
@@ -184,6 +185,8 @@ def local_paper(grey: np.ndarray, block: int) -> np.ndarray:
     rows, cols = grey.shape
     level = _block_levels(grey, block)
     br, bc = level.shape
+    if not smooth:  # where only the level matters, not steps between blocks
+        return np.repeat(np.repeat(level, block, 0), block, 1)[:rows, :cols]
     image = Image.fromarray(level, "F").resize((bc * block, br * block), Image.Resampling.BILINEAR)
     return np.asarray(image)[:rows, :cols]
 
@@ -194,8 +197,12 @@ class PaperMap:
     any point of the full image."""
 
     def __init__(self, small: Image.Image, factor: int, dpi: float):
-        block = max(4, round(16 * dpi / 72 / factor))
-        self.level = _block_levels(np.asarray(small, dtype=np.float32), block)
+        # A quarter again (box averages of 4 x 4): the levels of 16-point blocks do not
+        # need every pixel, and a tenth of the time.
+        tiny = small.reduce(4)
+        factor *= 4
+        block = max(2, round(16 * dpi / 72 / factor))
+        self.level = _block_levels(np.asarray(tiny), block)
         self.scale = 1.0 / (block * factor)
 
     def at(self, points) -> np.ndarray:
@@ -272,13 +279,14 @@ def find_square(
     the paper nearby so a shadow does not matter. Of the candidates, the one furthest
     `outward` is taken: every other solid thing on a page (a filled-in box, a scribble)
     lies inside the ring of corner marks. A wide search runs at 1 pixel per point and
-    (when `wide`), if nothing is found at the expected size, at other sizes: a far corner of a phone
-    photo is larger or smaller than a first, affine estimate makes it. The centre is then
-    taken to a fraction of a pixel as the darkness-weighted centroid of a small patch at
-    4 pixels per point, twice, the second time centred on the first.
+    (when `wide`) at several sizes: a far corner of a phone photo is larger or smaller
+    than a first, affine estimate makes it, and the outermost candidate of any size
+    wins. The centre is then the darkness-weighted centroid of a small patch at 4 pixels
+    per point around the candidate (to a fraction of a pixel: fit_page takes it again
+    through its final homography).
     """
     k = 1.0 if radius > 12 else _SEARCH_SCALE
-    scales = (1.0, 1.2, 0.85, 1.4) if wide and radius > 12 else (1.0,)
+    scales = (1.0, 1.2, 0.85, 1.45, 1.75) if wide and radius > 12 else (1.0,)
     reach = radius + (square.side / 2 + square.ring[1]) * max(scales) + 1
     cx0, cy0 = square.centre
     area = Rect(cx0 - reach, cy0 - reach, 2 * reach, 2 * reach)
@@ -291,13 +299,8 @@ def find_square(
     if not guesses:
         return None
     _, gx, gy = max(guesses)
-    x, y = area.x + gx, area.top - gy
-    for _ in range(2):
-        centre = _centroid(image, h, square, x, y, fill)
-        if centre is None:
-            return None
-        x, y = centre
-    return apply(h, np.array([[x, y]]))[0]
+    centre = _centroid(image, h, square, area.x + gx, area.top - gy, fill)
+    return None if centre is None else apply(h, np.array([centre]))[0]
 
 
 class _Sums:
@@ -355,23 +358,28 @@ def _centroid(image, h, square: Square, x: float, y: float, fill: int):
     total = weight.sum()
     if total <= 0:
         return None
-    ys, xs = np.mgrid[0 : grey.shape[0], 0 : grey.shape[1]]
-    return (
-        window.x + ((xs + 0.5) * weight).sum() / total / k,
-        window.top - ((ys + 0.5) * weight).sum() / total / k,
-    )
+    columns = weight.sum(axis=0) @ (np.arange(weight.shape[1]) + 0.5)
+    rows = weight.sum(axis=1) @ (np.arange(weight.shape[0]) + 0.5)
+    return window.x + columns / total / k, window.top - rows / total / k
 
 
-def _refine(image, h, square: Square, fill: int) -> np.ndarray | None:
-    """The square's centre in image pixels from two centroids, starting where h puts
-    it; None if it is not within 1.5 points of there."""
+def _refine(
+    image, h, square: Square, fill: int, limit: float | None = 1.5, rounds: int = 2
+) -> np.ndarray | None:
+    """The square's centre in image pixels by its centroid, starting where h puts it
+    and taken again about each result while it still moves (a window off centre leans
+    towards where it is off), at most `rounds` times; None if it ends further than
+    `limit` points from where h put it (for a finder pattern: its window slipped)."""
     x, y = square.centre
-    for _ in range(2):
+    for _ in range(rounds):
         centre = _centroid(image, h, square, x, y, fill)
         if centre is None:
             return None
+        moved = np.hypot(centre[0] - x, centre[1] - y)
         x, y = centre
-    if np.hypot(x - square.centre[0], y - square.centre[1]) >= 1.5:
+        if moved < 0.1:
+            break
+    if limit is not None and np.hypot(x - square.centre[0], y - square.centre[1]) >= limit:
         return None
     return apply(h, np.array([[x, y]]))[0]
 
@@ -418,11 +426,11 @@ def fit_page(image: Image.Image, page: PageLayout, code_corners, paper: int = 25
     """
     qr_image = np.asarray(code_corners, float)
     squares = {mark.corner: mark_square(mark) for mark in page.marks}
-    found = _first_pass(image, page, squares, qr_image, paper)
+    found, far = _first_pass(image, page, squares, qr_image, paper)
     if len(found) < 4:
         names = ", ".join(m.corner for m in page.marks if m.corner not in found)
-        raise AlignError(f"alignment marks not found: {names}")
-    best = _finish(image, page, squares, qr_image, found, paper)
+        raise AlignError(f"alignment marks not found: {names} (corner cut off, folded, covered?)")
+    best = _finish(image, page, squares, qr_image, found, paper, far)
     if best.error > GOOD_FIT and len(found) == 4:
         qr_layout = qr_corners(page)
         for name in squares:
@@ -433,16 +441,18 @@ def fit_page(image: Image.Image, page: PageLayout, code_corners, paper: int = 25
             hit = find_square(image, h, squares[name], 40.0, paper)
             if hit is None or np.hypot(*(hit - found[name])) < 1.0:
                 continue
-            fit = _finish(image, page, squares, qr_image, {**found, name: hit}, paper)
+            fit = _finish(image, page, squares, qr_image, {**found, name: hit}, paper, {name})
             if fit.error < best.error:
                 best = fit
     return best
 
 
-def _first_pass(image, page, squares, qr_image, paper) -> dict[str, np.ndarray]:
-    """The marks found from the code outwards, nearest first, refitting after each."""
+def _first_pass(image, page, squares, qr_image, paper) -> tuple[dict[str, np.ndarray], set]:
+    """The marks found from the code outwards, nearest first, refitting after each; and
+    which of them were found only by a wide search."""
     qr_layout = qr_corners(page)
     found: dict[str, np.ndarray] = {}
+    far: set[str] = set()
     h = fit_affine(qr_layout, qr_image)
     qr_centre = qr_layout.mean(axis=0)
     order = sorted(squares, key=lambda n: np.hypot(*(np.array(squares[n].centre) - qr_centre)))
@@ -453,30 +463,39 @@ def _first_pass(image, page, squares, qr_image, paper) -> dict[str, np.ndarray]:
         # phone photo's perspective, which an affine estimate cannot foresee).
         hit = find_square(image, h, squares[name], 8 + 0.05 * nearest, paper, wide=False)
         if hit is None:
-            hit = find_square(image, h, squares[name], min(250.0, 8 + 0.25 * nearest), paper)
+            hit = find_square(image, h, squares[name], min(400.0, 8 + 0.4 * nearest), paper)
+            far.add(name)
         if hit is not None:
             found[name] = hit
             layout = np.vstack([qr_layout] + [[squares[n].centre] for n in found])
             img = np.vstack([qr_image] + [[found[n]] for n in found])
             h = _fit(layout, img, [QR_WEIGHT] * 4 + [1.0] * len(found), len(found))
-    return found
+    return found, far
 
 
-def _finish(image, page, squares, qr_image, found, paper) -> Fit:
-    """The fit from these marks: every mark's centre measured again through a first
-    homography (one found far out through an affine guess was measured in a warped
-    patch), the finder patterns' centres measured, and the homography fitted to the
-    marks and finder centres (or, failing those, zxing's corners)."""
+def _finish(image, page, squares, qr_image, found, paper, far=()) -> Fit:
+    """The fit from these marks: the centres of those found far out (`far`: measured
+    through an affine guess at a phone photo's perspective, in a warped patch) measured
+    again through a first homography, the finder patterns' centres measured, and the
+    homography fitted to the marks and finder centres (or, failing those, zxing's
+    corners). A centroid is an affine invariant, so a mark found near where it was
+    expected needs no second look."""
     qr_layout = qr_corners(page)
     found = dict(found)
     names = list(found)
     layout = np.vstack([qr_layout] + [[squares[n].centre] for n in names])
     img = np.vstack([qr_image] + [[found[n]] for n in names])
     h = fit_homography(layout, img, [QR_WEIGHT] * 4 + [1.0] * len(names))
-    for name in names:
-        centre = _refine(image, h, squares[name], paper)
-        if centre is not None:
-            found[name] = centre
+    if far:
+        # A mark measured in a badly warped patch can be points out: measure it again
+        # through the homography, refit, and again (its window holds it all the while).
+        for _ in range(2):
+            for name in far:
+                centre = _refine(image, h, squares[name], paper, limit=None, rounds=3)
+                if centre is not None:
+                    found[name] = centre
+            img = np.vstack([qr_image] + [[found[n]] for n in names])
+            h = fit_homography(layout, img, [QR_WEIGHT] * 4 + [1.0] * len(names))
     finders = []
     for square in finder_squares(page).values():
         centre = _refine(image, h, square, paper)

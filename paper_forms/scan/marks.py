@@ -8,15 +8,18 @@ case the ring is inked all round), against which each pixel's darkness is taken
 
 What is measured (fractions of the inner area unless said):
   light   darker than LIGHT (0.15): any ink at all, pencil included
-  dark    darker than DARK (0.5): pen ink
   peak    how dark the darkest ink is (98th percentile of darkness): pen or pencil
-  solid   covered by SOLID_SIDE (4.5 pt) windows that are all pen ink: a filled region;
+  dark    pen ink: darker than DARK (0.5), or than 0.6 of the peak for a lighter pen
+          (a blue biro is about 0.6 dark in grey), but not lighter than 0.3
+  solid   covered by SOLID_SIDE (5 pt) windows that are all pen ink: a filled region;
           a pen stroke, even where two cross, is never that wide
   spill   pen ink beside the box (1.5 to 4.5 pt out), on the third most inked of its
           four sides: a crossing-out runs out on every side, an overshooting tick on one
           or two, a neighbour's scribble on one
-  outline the printed outline's darkness where the fit puts it (least of its four
-          sides): a check on the fit itself, box by box
+  outline the printed outline's darkness where the fit puts it (the darkest across each
+          side's band, averaged along it; the least of the four sides), and
+  offset  how far each side's printed line really is from there: checks on the fit
+          itself, box by box, where no homography can bend (a fold, a curl)
 
 The classification (see classify) and its thresholds come from measurements over
 thousands of synthetic boxes at 150-300 dpi, scanned and photographed (the figures are
@@ -42,7 +45,13 @@ INNER_GAP = 0.8
 RING = (1.5, 4.5)
 LIGHT = 0.15
 DARK = 0.5
-SOLID_SIDE = 4.5
+INK_SHARE = 0.6
+LIGHTEST_INK = 0.3
+SOLID_SIDE = 5.0
+#: How far either side of where the fit puts an outline its line is looked for (points).
+SEARCH = 2.5
+#: Boxes with more light ink than this are not checked for their outline's position.
+OFFSET_LIGHT = 0.5
 #: The paper beside a box is taken to be at least this share of the page's paper nearby
 #: (the brightest within about 24 points): a ring inked all round, or even through its
 #: gaps, is not paper.
@@ -63,6 +72,9 @@ class Ink:
     #: How dark the printed outline is where the fit puts it: the least of its four
     #: sides' mean darkness. A box the fit has misplaced shows paper there.
     outline: float
+    #: How far (points) the printed outline is from where the fit puts it, the second
+    #: worst of its four sides; 0 for a box with much ink in it (too hard to tell).
+    offset: float
     #: Mean darkness of the inner area, 0 to 1.
     mean: float
     #: The paper's grey level beside the box, 0 to 255.
@@ -78,9 +90,9 @@ class Rule:
     #: At least this much spill: crossed out.
     spill_crossed: float = 0.2
     #: At least this solid: filled in.
-    solid_fill: float = 0.88
+    solid_fill: float = 0.9
     #: At least this solid (and less than solid_fill): partly filled in.
-    solid_partial: float = 0.4
+    solid_partial: float = 0.43
     #: A tick or a cross: its ink at least this dark...
     peak_mark: float = 0.43
     #: ... over at least this much of the inner area.
@@ -196,18 +208,14 @@ def _measure_group(patches: np.ndarray, width: float, height: float, page=None) 
         np.maximum(-xs[None, :], xs[None, :] - width),
     )
     ring = (outside >= RING[0]) & (outside <= RING[1])
-    # The printed outline, with 0.4 pt either side for blur and rounding.
-    inside = np.maximum(
-        np.maximum(-ys[:, None], ys[:, None] - height),
-        np.maximum(-xs[None, :], xs[None, :] - width),
-    )
-    on_outline = (inside >= -stroke - 0.4) & (inside <= 0.4)
-    edge_sides = [
-        on_outline & (ys[:, None] < stroke + 0.4),
-        on_outline & (ys[:, None] > height - stroke - 0.4),
-        on_outline & (xs[None, :] < stroke + 0.4),
-        on_outline & (xs[None, :] > width - stroke - 0.4),
-    ]
+    # The printed outline's four sides: bands across the stroke, 0.6 pt wider each way.
+    band = (-0.6, stroke + 0.6)
+    across_y = np.flatnonzero((ys >= band[0]) & (ys <= band[1]))
+    across_y2 = np.flatnonzero((ys >= height - band[1]) & (ys <= height - band[0]))
+    across_x = np.flatnonzero((xs >= band[0]) & (xs <= band[1]))
+    across_x2 = np.flatnonzero((xs >= width - band[1]) & (xs <= width - band[0]))
+    span_x = np.flatnonzero((xs >= stroke) & (xs <= width - stroke))
+    span_y = np.flatnonzero((ys >= stroke) & (ys <= height - stroke))
     along_x = (xs[None, :] >= 0) & (xs[None, :] <= width)
     along_y = (ys[:, None] >= 0) & (ys[:, None] <= height)
     sides = [
@@ -223,17 +231,48 @@ def _measure_group(patches: np.ndarray, width: float, height: float, page=None) 
     d = darkness(patches, paper[:, None, None])
     d_inner = d[:, inner]
     light = (d_inner >= LIGHT).mean(axis=1)
-    dark_inner = d_inner >= DARK
-    dark = dark_inner.mean(axis=1)
-    mean = d_inner.mean(axis=1)
     peak = np.percentile(d_inner, 98, axis=1)
-    outline = np.stack([d[:, side].mean(axis=1) for side in edge_sides], axis=1).min(axis=1)
-    by_side = np.stack([(d[:, side] >= DARK).mean(axis=1) for side in sides], axis=1)
+    # Pen ink: darker than DARK, or for a lighter pen (blue biro in grey), than
+    # INK_SHARE of the box's own darkest ink, but never lighter than LIGHTEST_INK.
+    ink = np.clip(INK_SHARE * peak, LIGHTEST_INK, DARK)[:, None]
+    dark = (d_inner >= ink).mean(axis=1)
+    mean = d_inner.mean(axis=1)
+    # Darkest across each band, averaged along it: a blurred thin line still counts in
+    # full, a line the fit has put a point or more away does not count at all.
+    outline = np.stack(
+        [
+            d[:, across_y][:, :, span_x].max(axis=1).mean(axis=1),
+            d[:, across_y2][:, :, span_x].max(axis=1).mean(axis=1),
+            d[:, span_y][:, :, across_x].max(axis=2).mean(axis=1),
+            d[:, span_y][:, :, across_x2].max(axis=2).mean(axis=1),
+        ],
+        axis=1,
+    ).min(axis=1)
+    # Where each side's line really is: the peak of the darkness averaged along the
+    # side, within SEARCH points of where the fit puts it, against where it should be.
+    offsets = []
+    for profile_axis, across, span, expected in (
+        (1, ys, span_x, stroke / 2),
+        (1, ys, span_x, height - stroke / 2),
+        (2, xs, span_y, stroke / 2),
+        (2, xs, span_y, width - stroke / 2),
+    ):
+        near = np.flatnonzero(np.abs(across - expected) <= SEARCH)
+        if profile_axis == 1:
+            profile = d[:, near][:, :, span].mean(axis=2)
+        else:
+            profile = d[:, span][:, :, near].mean(axis=1)
+        offsets.append(np.abs(_peak(profile, across[near]) - expected))
+    # The second worst side: the fit being out moves two sides at least (a shift both
+    # sides across it, a stretch both ends), a neighbour's crossing-out beside one side
+    # only that one.
+    offset = np.sort(np.stack(offsets, axis=1), axis=1)[:, -2]
+    by_side = np.stack([(d[:, side] >= ink).mean(axis=1) for side in sides], axis=1)
     spill = np.sort(by_side, axis=1)[:, 1]  # the third most inked of the four sides
     # Solid: the part of the inner area covered by SOLID_SIDE windows that are all ink.
     r0, r1 = np.flatnonzero(inner.any(axis=1))[[0, -1]]
     c0, c1 = np.flatnonzero(inner.any(axis=0))[[0, -1]]
-    dark_map = (d[:, r0 : r1 + 1, c0 : c1 + 1] >= DARK).astype(np.int32)
+    dark_map = (d[:, r0 : r1 + 1, c0 : c1 + 1] >= ink[:, :, None]).astype(np.int32)
     side = max(2, round(SOLID_SIDE * k))
     if min(dark_map.shape[1:]) >= side:
         full = (_window_sums(dark_map, side) >= 0.9 * side * side).astype(np.int32)
@@ -250,10 +289,23 @@ def _measure_group(patches: np.ndarray, width: float, height: float, page=None) 
             mean=float(mean[i]),
             peak=float(peak[i]),
             outline=float(outline[i]),
+            offset=float(offset[i]) if light[i] <= OFFSET_LIGHT else 0.0,
             paper=float(paper[i]),
         )
         for i in range(n)
     ]
+
+
+def _peak(profile: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The position of each profile's maximum (N, M), to a fraction of a step by a
+    parabola through it and its neighbours."""
+    i = np.clip(profile.argmax(axis=1), 1, profile.shape[1] - 2)
+    rows = np.arange(len(profile))
+    left, middle, right = profile[rows, i - 1], profile[rows, i], profile[rows, i + 1]
+    curve = left - 2 * middle + right
+    shift = np.where(curve < 0, 0.5 * (left - right) / np.where(curve < 0, curve, -1), 0.0)
+    step = positions[1] - positions[0]
+    return positions[i] + np.clip(shift, -0.5, 0.5) * step
 
 
 def _window_sums(a: np.ndarray, side: int) -> np.ndarray:

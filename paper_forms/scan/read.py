@@ -64,6 +64,9 @@ MAX_FIT_POINT = 1.0
 #: A box whose printed outline is lighter than this where the fit puts it is not
 #: there: the page is not flat, whatever the fit error at the marks says.
 MIN_OUTLINE = 0.2
+#: ... nor is one whose outline is further than this (points) from where the fit puts
+#: it: a box's inner area keeps 1.6 pt clear of its printed outline.
+MAX_OFFSET = 0.8
 #: Pages per task handed to a worker process.
 CHUNK = 8
 
@@ -184,13 +187,13 @@ def read_image(
         )
     paper_map = align.PaperMap(small, factor, fit.dpi)
     boxes = read_boxes(image, fit.homography, page, paper, paper_map)
-    misplaced = sum(box.outline < MIN_OUTLINE for box in boxes)
+    misplaced = sum(box.outline < MIN_OUTLINE or box.offset > MAX_OFFSET for box in boxes)
     if misplaced:
         return _status(
             result,
             POOR_FIT,
             f"{misplaced} of {len(boxes)} tick boxes are not where the fit puts them "
-            "(their printed outlines are missing there): folded, creased or curled?",
+            "(their printed outlines are elsewhere): folded, creased or curled?",
         )
     result.boxes = boxes
     result.answers = resolve(page.boxes, result.boxes)
@@ -263,6 +266,7 @@ def read_boxes(
                 spill=round(ink.spill, 4),
                 peak=round(ink.peak, 4),
                 outline=round(ink.outline, 4),
+                offset=round(ink.offset, 3),
                 reason=reading.reason,
             )
         )

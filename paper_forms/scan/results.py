@@ -51,8 +51,10 @@ class BoxResult:
     solid: float
     spill: float
     peak: float
-    #: How dark the printed outline is where the fit puts it (0 to 1).
+    #: How dark the printed outline is where the fit puts it (0 to 1), and how far
+    #: (points) it really is from there (0 for a box with much ink in it).
     outline: float
+    offset: float
     reason: str | None = None
 
 
