@@ -155,6 +155,7 @@ def test_a_batch_with_bad_files_reads_the_good_ones(tmp_path, printed, good_jpeg
         if result.status == "error":
             assert result.reason and result.source.rsplit("/", 1)[-1] in result.reason
             assert result.boxes == [] and result.areas == []
+            assert result.page_index is None  # the file as a whole
     assert results[0].file_sha256 == file_sha256(folder / "a-good.jpg")
     # The same page as JPEG and as PNG: the same marks read.
     assert [b.state for b in results[0].boxes] == [b.state for b in results[5].boxes]

@@ -329,9 +329,17 @@ def _error(source, index, error: BaseException, file_hash=None) -> PageResult:
     )
 
 
-def _read_run(path, start, stop, lookup, file_hash) -> Iterator[PageResult]:
+def _read_run(run, lookup) -> Iterator[PageResult]:
     """Pages start..stop-1 of one file. A page that cannot be decoded becomes an error
-    result and reading goes on with the next page."""
+    result and reading goes on with the next page; for a file of one page the error is
+    the whole file's (page_index None). A file read whole here is hashed here too."""
+    path, start, stop, file_hash, single = run
+    if file_hash is None:
+        try:
+            file_hash = file_sha256(path)
+        except OSError as error:
+            yield _error(path, None, ScanFileError(f"{Path(path).name}: cannot be read ({error})"))
+            return
     index = start
     while index < stop:
         try:
@@ -343,7 +351,7 @@ def _read_run(path, start, stop, lookup, file_hash) -> Iterator[PageResult]:
                     yield _error(path, page.index, error, file_hash)
             return
         except ScanFileError as error:
-            yield _error(path, index, error, file_hash)
+            yield _error(path, None if single else index, error, file_hash)
             index += 1
 
 
@@ -352,23 +360,40 @@ def read_file(path: str | os.PathLike, layouts: LayoutLookup) -> Iterator[PageRe
     yield from read_scans([path], layouts, workers=1)
 
 
-def _plan(paths) -> Iterator[tuple]:
-    """(path, start, stop, file hash) runs of at most CHUNK pages, or (path, error)."""
+def _plan(paths) -> Iterator[list]:
+    """Tasks: lists of runs (path, start, stop, file hash or None, single page) of at
+    most CHUNK pages together (many one-page files make one task, a long PDF many), or
+    an error for a file that cannot be opened at all. Multi-page files are hashed here,
+    once; one-page files by whoever reads them."""
+    task: list = []
+    size = 0
     for path in scan_files(paths):
+        problem = None
         try:
             pages = count_pages(path)
-            digest = file_sha256(path)
+            digest = file_sha256(path) if pages > 1 else None
         except ScanFileError as error:
-            yield (path, error)
-            continue
+            problem = error
         except OSError as error:
-            yield (path, ScanFileError(f"{Path(path).name}: cannot be read ({error})"))
-            continue
-        if pages == 0:
-            yield (path, ScanFileError(f"{Path(path).name}: has no pages"))
+            problem = ScanFileError(f"{Path(path).name}: cannot be read ({error})")
+        else:
+            if pages == 0:
+                problem = ScanFileError(f"{Path(path).name}: has no pages")
+        if problem is not None:
+            if task:  # in order: the files before this one first
+                yield task
+                task, size = [], 0
+            yield _error(path, None, problem)
             continue
         for start in range(0, pages, CHUNK):
-            yield (path, start, min(start + CHUNK, pages), digest)
+            stop = min(start + CHUNK, pages)
+            if size + stop - start > CHUNK and task:
+                yield task
+                task, size = [], 0
+            task.append((path, start, stop, digest, pages == 1))
+            size += stop - start
+    if task:
+        yield task
 
 
 _worker_layouts: _Layouts | None = None
@@ -380,8 +405,7 @@ def _init_worker(lookup: LayoutLookup) -> None:
 
 
 def _run_task(task) -> list[PageResult]:
-    path, start, stop, digest = task
-    return list(_read_run(path, start, stop, _worker_layouts, digest))
+    return [result for run in task for result in _read_run(run, _worker_layouts)]
 
 
 def read_scans(
@@ -396,10 +420,11 @@ def read_scans(
     if workers <= 1:
         lookup = _Layouts(layouts)
         for task in plan:
-            if len(task) == 2:
-                yield _error(task[0], None, task[1])
+            if isinstance(task, PageResult):
+                yield task
             else:
-                yield from _read_run(*task[:3], lookup, task[3])
+                for run in task:
+                    yield from _read_run(run, lookup)
         return
     context = get_context("spawn")
     with ProcessPoolExecutor(
@@ -407,12 +432,12 @@ def read_scans(
     ) as pool:
         pending: deque = deque()
         for task in plan:
-            if len(task) == 2:
-                pending.append(_error(task[0], None, task[1]))
+            if isinstance(task, PageResult):
+                pending.append(task)
             else:
                 pending.append((task, pool.submit(_run_task, task)))
-            # Keep a few runs in flight, so results never pile up in memory.
-            while len(pending) > 2 * workers:
+            # Keep a few tasks in flight, so results never pile up in memory.
+            while len(pending) > 3 * workers:
                 yield from _take(pending.popleft())
         while pending:
             yield from _take(pending.popleft())
@@ -421,8 +446,12 @@ def read_scans(
 def _take(item) -> list[PageResult]:
     if isinstance(item, PageResult):
         return [item]
-    (path, start, stop, digest), future = item
+    task, future = item
     try:
         return future.result()
     except Exception as error:  # noqa: BLE001 - a crashed worker loses no page silently
-        return [_error(path, index, error, digest) for index in range(start, stop)]
+        return [
+            _error(path, index, error, digest)
+            for path, start, stop, digest, _ in task
+            for index in range(start, stop)
+        ]
