@@ -268,3 +268,23 @@ def test_reading_is_repeatable(printed, lookup, tmp_path, seed, how, turns, qual
     assert in_pdf.page_sha256 == first.page_sha256
     assert in_pdf.file_sha256 != first.file_sha256
     assert [b.state for b in in_pdf.boxes] == [b.state for b in first.boxes]
+
+
+def test_a_600_dpi_scan_is_decoded_at_a_quarter(printed, lookup, tmp_path):
+    """A 600-dpi JPEG is decoded by Pillow's JPEG draft mode at 150 dpi (a sixteenth of
+    the pixels) and read like any other."""
+    from paper_forms.scan import iter_pages
+
+    page = printed.layout.page(2, 1)
+    kinds = kinds_for(page, **{"consent/": "tick", "evening/unsure": "cross"})
+    scan = make_scan(printed, 2, 1, 31, dpi=600, how="scanner", turns=0, kinds=kinds)
+    path = tmp_path / "fine.jpg"
+    scan.image.convert("L").save(path, "JPEG", quality=85, dpi=(600, 600))
+    [loaded] = iter_pages(path)
+    assert round(loaded.dpi) == 150
+    assert loaded.image.width * 4 == pytest.approx(scan.image.width, abs=4)
+    [result] = read_scans([path], lookup)
+    assert result.status == "read", result.reason
+    assert 145 < result.dpi < 155
+    answers = {a.key: a.value for a in result.answers}
+    assert answers["consent"] == "given" and answers["evening"] == "unsure"
