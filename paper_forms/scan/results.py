@@ -50,11 +50,11 @@ class BoxResult:
     dark: float
     solid: float
     spill: float
-    peak: float
+    peak: float = 0.0
     #: How dark the printed outline is where the fit puts it (0 to 1), and how far
     #: (points) it really is from there (0 for a box with much ink in it).
-    outline: float
-    offset: float
+    outline: float = 0.0
+    offset: float = 0.0
     reason: str | None = None
 
 
@@ -134,14 +134,20 @@ class PageResult:
     def from_dict(cls, data: dict) -> PageResult:
         data = dict(data)
         data["marks_found"] = tuple(data.get("marks_found", ()))
-        data["boxes"] = [BoxResult(**b) for b in data.get("boxes", ())]
-        data["answers"] = [AnswerResult(**a) for a in data.get("answers", ())]
+        data["boxes"] = [BoxResult(**_known(BoxResult, b)) for b in data.get("boxes", ())]
+        data["answers"] = [AnswerResult(**_known(AnswerResult, a)) for a in data.get("answers", ())]
         areas = []
         for area in data.get("areas", ()):
             area = dict(area)
             if area["png"] is not None:
                 area["png"] = base64.b64decode(area["png"])
-            areas.append(AreaResult(**area))
+            areas.append(AreaResult(**_known(AreaResult, area)))
         data["areas"] = areas
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**_known(cls, data))
+
+
+def _known(cls, data: dict) -> dict:
+    """The entries of data that are fields of cls: a result stored by another version
+    (with a measurement since added or dropped) still reads back."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
