@@ -34,7 +34,7 @@ RULE_ROW = 0.5
 #: ... if no more than this many points of rows together are (the lines print 0.4 pt).
 RULE_HEIGHT = 2.5
 #: In the crop, anything at least this share of the paper's brightness is paper.
-WHITE = 0.9
+WHITE = 0.85
 #: This much ink, in square points, outside the ruling lines is writing.
 WRITING_MIN = 6.0
 #: Pixels a side of the blocks the paper's brightness is measured in (24 pt).
@@ -82,7 +82,8 @@ def read_area(
     if written and png:
         # Paper white: what is within WHITE of the paper's brightness becomes 255, so the
         # crop reads cleanly and its PNG is a seventh the size (and quicker to write).
-        shade = grey / np.maximum(paper, 1.0)
+        # The paper measured smoothly here, so no block shows in the picture.
+        shade = grey / np.maximum(local_paper(grey, _BLOCK), 1.0)
         shade[shade >= WHITE] = 1.0
         upright = np.clip(shade * 255.0, 0, 255).astype(np.uint8)
         buffer = io.BytesIO()
