@@ -11,8 +11,9 @@ every box, cut out written areas as PNG, plus a stand-in for engage's database w
 (each page's result and crops into a SQLite file, committed every 50 pages). "bare" is
 the least a reader can do, in one process: Pillow decodes each page and zxing-cpp
 reads its code, nothing else. Each measurement runs in a fresh process, which reports
-its peak resident memory (its own and its workers'), tracemalloc's peak, and the CPU
-time it and its workers used per page (steadier than pages/s on a shared machine).
+its peak resident memory (its own and its workers'), the CPU time it and its workers
+used per page (steadier than pages/s on a shared machine), and with --tracemalloc the
+peak of traced Python allocations (tracing slows the reader, so rates are then lower).
 
     python benchmarks/scans.py                     # 500 pages, 40 distinct, 1 and 2 workers
     python benchmarks/scans.py --pages 100 --workers 2
@@ -191,14 +192,16 @@ def _cpu() -> float:
 
 
 def _child(args) -> None:
-    tracemalloc.start()
+    if args.tracemalloc:
+        tracemalloc.start()
     before = _cpu()
     if args.measure == "bare":
         report = measure_bare(Path(args.source))
     else:
         report = measure_ours(Path(args.source), Path(args.layouts), args.workers, Path(args.db))
     report["cpu_before"] = before
-    report["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+    traced = tracemalloc.get_traced_memory()[1] if tracemalloc.is_tracing() else float("nan")
+    report["tracemalloc_peak_mb"] = traced / 2**20
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     report["peak_rss_mb"] = own.ru_maxrss / 1024
@@ -208,7 +211,9 @@ def _child(args) -> None:
     print(json.dumps(report))
 
 
-def run(measure: str, source: Path, layouts: Path, workers: int, folder: Path) -> dict:
+def run(
+    measure: str, source: Path, layouts: Path, workers: int, folder: Path, traced: bool
+) -> dict:
     db = folder / f"results-{measure}-{source.name}-{workers}.sqlite"
     command = [
         sys.executable,
@@ -223,7 +228,7 @@ def run(measure: str, source: Path, layouts: Path, workers: int, folder: Path) -
         str(workers),
         "--db",
         str(db),
-    ]
+    ] + (["--tracemalloc"] if traced else [])
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -233,6 +238,11 @@ def main(argv=None) -> int:
     parser.add_argument("--pages", type=int, default=500)
     parser.add_argument("--distinct", type=int, default=40, help="different scans among them")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="also trace Python allocations (slows numpy-heavy code: rates are then lower)",
+    )
     parser.add_argument("--measure", choices=["ours", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
     parser.add_argument("--layouts", help=argparse.SUPPRESS)
@@ -263,15 +273,16 @@ def main(argv=None) -> int:
         print("-" * len(header))
         ok = True
         for name, source in (("jpeg", jpegs), ("pdf", pdf)):
-            bare = run("bare", source, folder, 1, folder)
+            bare = run("bare", source, folder, 1, folder, args.tracemalloc)
             bare_rate = bare["pages"] / bare["seconds"]
             print(
                 f"{name:5}  bare      {1:7}  {bare_rate:7.1f}  {1:13.2f}  "
                 f"{bare['cpu_ms_per_page']:11.1f}  "
                 f"{bare['peak_rss_mb']:11.0f}  {'-':>15}  {bare['tracemalloc_peak_mb']:14.1f}"
             )
+            best = 0.0
             for workers in args.workers:
-                ours = run("ours", source, folder, workers, folder)
+                ours = run("ours", source, folder, workers, folder, args.tracemalloc)
                 rate = ours["pages"] / ours["seconds"]
                 assert ours["statuses"] == {"read": args.pages}, ours["statuses"]
                 memory = max(ours["peak_rss_mb"], ours["worker_peak_rss_mb"])
@@ -281,10 +292,10 @@ def main(argv=None) -> int:
                     f"{ours['peak_rss_mb']:11.0f}  {ours['worker_peak_rss_mb']:15.0f}  "
                     f"{ours['tracemalloc_peak_mb']:14.1f}"
                 )
-                if workers == max(args.workers):
-                    ok = ok and rate >= 50 and rate >= bare_rate / 3
-                    if name == "pdf":
-                        ok = ok and memory < 300
+                best = max(best, rate)
+                if name == "pdf":
+                    ok = ok and memory < 300
+            ok = ok and best >= 50 and best >= bare_rate / 3
         print(
             "targets met"
             if ok
