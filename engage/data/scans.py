@@ -1163,29 +1163,36 @@ def review_counts(workshop_id: str) -> dict:
     return {"total": row[0], "open": row[1] or 0, "done": row[0] - (row[1] or 0)}
 
 
-def next_review_item(workshop_id: str, after: str | None = None) -> dict | None:
-    """The next undecided item (after the one skipped, if any, then from the start)."""
-    db = get_db()
-    rows = list(db.query(
-        "select r.*, p.form_id, p.serial, p.page, p.file_sha256, p.page_index"
-        " from review_items r join scan_pages p on p.id = r.page_id"
-        " where r.workshop_id = ? and r.decided_at is null order by r.created_at, r.id",
-        [workshop_id],
-    ))
+_REVIEW_ITEM = (
+    "select r.*, p.form_id, p.serial, p.page, p.file_sha256, p.page_index"
+    " from review_items r join scan_pages p on p.id = r.page_id"
+)
+
+
+def _next_after(rows: list[dict], after: str | None) -> dict | None:
+    """The row after the one skipped, if there is one; otherwise the first."""
     if not rows:
         return None
-    if after:
-        ids = [r["id"] for r in rows]
-        if after in ids and ids.index(after) + 1 < len(ids):
-            return _decorate_item(rows[ids.index(after) + 1])
-    return _decorate_item(rows[0])
+    ids = [r["id"] for r in rows]
+    if after in ids and ids.index(after) + 1 < len(ids):
+        return rows[ids.index(after) + 1]
+    return rows[0]
+
+
+def next_review_item(workshop_id: str, after: str | None = None) -> dict | None:
+    """The next undecided item (after the one skipped, if any, then from the start)."""
+    rows = list(get_db().query(
+        _REVIEW_ITEM + " where r.workshop_id = ? and r.decided_at is null"
+        " order by r.created_at, r.id",
+        [workshop_id],
+    ))
+    found = _next_after(rows, after)
+    return _decorate_item(found) if found else None
 
 
 def get_review_item(workshop_id: str, item_id: str) -> dict:
     rows = list(get_db().query(
-        "select r.*, p.form_id, p.serial, p.page, p.file_sha256, p.page_index"
-        " from review_items r join scan_pages p on p.id = r.page_id"
-        " where r.id = ? and r.workshop_id = ?", [item_id, workshop_id]))
+        _REVIEW_ITEM + " where r.id = ? and r.workshop_id = ?", [item_id, workshop_id]))
     if not rows:
         raise NotFound(item_id)
     return _decorate_item(rows[0])
@@ -1290,13 +1297,8 @@ def next_transcription(workshop_id: str, after: str | None = None) -> dict | Non
     rows = list(get_db().query(
         _TRANSCRIPTION + " where t.workshop_id = ? and t.status = 'queued'"
         " order by t.created_at, t.area_index, t.id", [workshop_id]))
-    if not rows:
-        return None
-    if after:
-        ids = [r["id"] for r in rows]
-        if after in ids and ids.index(after) + 1 < len(ids):
-            return _decorate_transcription(rows[ids.index(after) + 1])
-    return _decorate_transcription(rows[0])
+    found = _next_after(rows, after)
+    return _decorate_transcription(found) if found else None
 
 
 def get_transcription(workshop_id: str, transcription_id: str) -> dict:
