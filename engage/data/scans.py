@@ -218,8 +218,9 @@ def _png(image: Image.Image) -> bytes:
 
 def _homography(image: Image.Image, result: PageResult, page_layout):
     """The reader's fit of the page (layout points to image pixels), for cutting out a
-    question's boxes. The reader does not hand its fit back yet, so it is found again
-    the reader's own way; None when that fails (the review then shows the whole page)."""
+    question's boxes: the one the reader hands back with its result, or (for a result
+    without one) found again the reader's own way; None when that fails (the review
+    then shows the whole page)."""
     given = getattr(result, "homography", None)
     if given is not None:
         return np.asarray(given, float)

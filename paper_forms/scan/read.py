@@ -165,6 +165,7 @@ def read_image(
         fit = align.fit_page(image, page, code.corners, paper)
     except align.AlignError as error:
         return _status(result, POOR_FIT, str(error))
+    result.homography = fit.homography.tolist()
     result.fit_error = round(fit.error, 3)
     result.fit_max_error = round(fit.max_error, 3)
     result.marks_found = fit.marks_found

@@ -110,6 +110,11 @@ class PageResult:
     #: Resolution of the page in the image, and how far it is turned clockwise.
     dpi: float | None = None
     rotation: int | None = None
+    #: The fit, 3 x 3 row by row: layout points (x right, y up) to pixels (edge
+    #: coordinates) of the page as it was decoded (a JPEG of 300 dpi or more is decoded
+    #: reduced: see load.py); None when the page was not fitted. A caller cutting out
+    #: boxes or areas of its own uses it instead of fitting the page again.
+    homography: list[list[float]] | None = None
     boxes: list[BoxResult] = field(default_factory=list)
     answers: list[AnswerResult] = field(default_factory=list)
     areas: list[AreaResult] = field(default_factory=list)
