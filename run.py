@@ -9,34 +9,51 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> None:
+    from engage.serve import bind, default_processes, run
+
     parser = argparse.ArgumentParser(description="Serve engage on this laptop.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=5000, help="port to listen on")
     parser.add_argument("--hub", action="store_true", help="run as the coordinators' hub")
     parser.add_argument("--instance", help="instance folder (default: ./instance)")
-    parser.add_argument("--threads", type=int, default=8, help="worker threads")
+    parser.add_argument("--threads", type=int, default=8, help="worker threads per process")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=default_processes(),
+        help="server processes (default: one per core, up to four)",
+    )
     args = parser.parse_args(argv)
 
     instance = Path(args.instance or Path(__file__).resolve().parent / "instance").resolve()
     os.environ["ENGAGE_INSTANCE"] = str(instance)
 
-    from waitress import serve
-
     from engage import create_app
     from engage.db import connect, migrate
 
-    app = create_app()
-    app.config["HUB"] = args.hub
+    app = create_app()  # makes the instance folder and its secret key, once, here
     database = connect(app.config["DATABASE"])
     migrate(database)  # create or upgrade the database before the first visitor
     database.close()
+    if args.hub:
+        from engage.sync import keys
 
+        keys.hub_keys(instance)  # made here, once, not by two workers at the same moment
+
+    sock = bind(args.host, args.port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("engage").info(
-        "engage is serving http://%s:%s/ from %s", args.host, args.port, instance
+        "engage is serving http://%s:%s/ from %s (%s processes)",
+        args.host, args.port, instance, args.processes,
     )
     print(f"engage: open http://{args.host}:{args.port}/ in a browser", flush=True)
-    serve(app, host=args.host, port=args.port, threads=args.threads, ident="engage")
+    try:
+        run(sock, instance=str(instance), hub=args.hub, threads=args.threads,
+            processes=args.processes)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
 
 
 if __name__ == "__main__":

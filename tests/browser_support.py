@@ -12,17 +12,16 @@ import contextlib
 import functools
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import server_support
+from server_support import free_port, server_env
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
@@ -37,7 +36,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-STARTUP_SECONDS = 30
 #: The web font every page asks for (engage/static/fonts.css).
 FONT_FAMILY = "Kurinto Sans"
 
@@ -93,12 +91,6 @@ def chromium():
 # --- the engage command and the server -------------------------------------------------
 
 
-def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "ENGAGE_INSTANCE"}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 def engage(instance: Path, *args: str, stdin: str | None = None) -> str:
     """Run ``python -m engage.cli --instance DIR ...`` and return what it printed."""
     done = subprocess.run(
@@ -107,7 +99,7 @@ def engage(instance: Path, *args: str, stdin: str | None = None) -> str:
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env=_env(),
+        env=server_env(),
         timeout=60,
     )
     assert done.returncode == 0, f"engage {' '.join(args)} failed:\n{done.stdout}{done.stderr}"
@@ -118,12 +110,6 @@ def add_user(instance: Path, username: str, role: str, password: str = PASSWORD)
     return json.loads(
         engage(instance, "users", "add", username, "--role", role, "--json", stdin=password + "\n")
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
@@ -138,49 +124,19 @@ class Server:
         self.users: dict[str, dict] = {}
         self.sample: dict[str, str] = {}
 
+    #: What ``run.py`` is given besides host, port and instance.
+    options: tuple[str, ...] = ("--threads", "4")
+
     def __enter__(self) -> Server:
         self.instance.mkdir(parents=True, exist_ok=True)
-        log = self.log.open("wb")
-        command = [sys.executable, "run.py", "--host", "127.0.0.1", "--port", str(self.port)]
-        command += ["--instance", str(self.instance), "--threads", "4"]
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
-        try:
-            self._wait_until_healthy()
-        except BaseException:
-            self.__exit__()
-            raise
+        self.process = server_support.start(self.instance, self.port, self.log, *self.options)
         return self
-
-    def _wait_until_healthy(self) -> None:
-        """Poll /healthz; waiting on the process between polls also notices a crash."""
-        for _attempt in range(STARTUP_SECONDS * 10):
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
-                    if json.load(response).get("status") == "ok":
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            try:
-                code = self.process.wait(timeout=0.1)
-            except subprocess.TimeoutExpired:
-                continue
-            raise RuntimeError(f"the server exited with {code}:\n{self.output()}")
-        raise RuntimeError(f"the server did not answer in {STARTUP_SECONDS}s:\n{self.output()}")
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def __exit__(self, *_exc) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        server_support.stop(self.process)
 
     def db(self) -> sqlite3.Connection:
         """The instance's database, read as the server writes it (WAL mode)."""

@@ -14,17 +14,17 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 import requests
+import server_support
+from server_support import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -35,12 +35,6 @@ ACKS_BEFORE_KILL = 40  # acknowledged saves to wait for before killing the serve
 MAX_SAVES_PER_CLIENT = 5000  # a bound on each client's loop, never reached in practice
 VOTES = ("agree", "disagree", "unsure")
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _cli(instance: Path, *args: str, stdin: str | None = None) -> str:
@@ -66,43 +60,13 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.base = ""
 
-    def start(self, timeout: float = 30.0) -> None:
-        port = _free_port()
+    def start(self) -> None:
+        port = free_port()
         self.base = f"http://127.0.0.1:{port}"
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    str(ROOT / "run.py"),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--instance",
-                    str(self.instance),
-                ],
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"server exited early:\n{self.log.read_text()}"
-            try:
-                if requests.get(f"{self.base}/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            # Not a fixed sleep: this returns at once if the server process dies.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=0.05)
-        raise AssertionError(f"/healthz did not answer within {timeout} s")
+        self.proc = server_support.start(self.instance, port, self.log)
 
     def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-        if self.proc:
-            self.proc.wait(timeout=30)
+        server_support.stop(self.proc, hard=True)
 
 
 class Facilitator:

@@ -4,14 +4,10 @@ and Arabic, checked by axe-core for WCAG 2.2 AA; the laptop enrols and sends by 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from browser_support import (
-    ROOT,
     Server,
-    _env,
     add_user,
     check_accessibility,
     chromium,
@@ -30,21 +26,7 @@ HUB_PAGES = ("/hub/batches", "/hub/devices", "/hub/enrol", "/hub/conflicts", "/h
 class HubServer(Server):
     """``python run.py --hub``."""
 
-    def __enter__(self):
-        self.instance.mkdir(parents=True, exist_ok=True)
-        log = self.log.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "run.py", "--hub", "--host", "127.0.0.1", "--port", str(self.port),
-             "--instance", str(self.instance), "--threads", "4"],
-            cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT,
-        )
-        log.close()
-        try:
-            self._wait_until_healthy()
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
+    options = ("--hub", "--threads", "4")
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
+import server_support
+from server_support import free_port
 from sync_support import PASSWORD, capture, make_app
-from test_durability import Server, _cli, _free_port
+from test_durability import Server, _cli
 
 pytestmark = pytest.mark.slow
 
@@ -34,25 +36,9 @@ class Hub(Server):
         super().__init__(instance, log)
         self.port = port
 
-    def start(self, timeout: float = 30.0) -> None:
-        import requests
-
+    def start(self) -> None:
         self.base = f"http://127.0.0.1:{self.port}"
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, str(ROOT / "run.py"), "--hub", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--instance", str(self.instance)],
-                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"hub exited early:\n{self.log.read_text()}"
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{self.base}/healthz", timeout=2).status_code == 200:
-                    return
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=0.05)
-        raise AssertionError(f"the hub did not answer within {timeout} s")
+        self.proc = server_support.start(self.instance, self.port, self.log, "--hub")
 
 
 def _count(database: Path, sql: str) -> int:
@@ -75,7 +61,7 @@ def test_a_hub_killed_mid_push_is_restarted_and_the_push_completes(tmp_path):
     _cli(hub_dir, "users", "add", "cora", "--role", "coordinator", stdin=PASSWORD + "\n")
     _cli(hub_dir, "demo", "load")
     code = json.loads(_cli(hub_dir, "sync", "code", "--name", "Leeds laptop 3", "--json"))["code"]
-    hub = Hub(hub_dir, tmp_path / "hub.log", _free_port())
+    hub = Hub(hub_dir, tmp_path / "hub.log", free_port())
     hub.start()
     push = None
     try:

@@ -1,0 +1,110 @@
+"""Serve engage with waitress from several processes sharing one listening socket.
+
+One Python process runs Flask on one core at a time (the GIL), so a laptop with two or
+more cores serves more facilitators with a process per core. The parent binds the socket,
+migrates the database, and starts the workers, which accept on the same socket; the
+workers exit when the parent does, however it ends, so a killed server leaves nothing
+serving behind it. SQLite's write lock keeps the workers' saves in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import socket
+import threading
+import time
+from multiprocessing.connection import wait
+
+log = logging.getLogger("engage")
+
+#: How long to keep trying a port that a server that just stopped may still hold.
+BIND_RETRY_SECONDS = 10.0
+#: Workers started again within this many seconds of each other count as a crash loop.
+RESTART_WINDOW_SECONDS = 10.0
+
+
+def default_processes() -> int:
+    """A worker per core, up to four: more would only add memory on a laptop."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def bind(host: str, port: int, retry_for: float = BIND_RETRY_SECONDS) -> socket.socket:
+    """The listening socket, retried for a while when the port is still held."""
+    deadline = time.monotonic() + retry_for
+    while True:
+        try:
+            return socket.create_server((host, port), backlog=1024)
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _exit_with_parent() -> None:
+    """End this worker as soon as the process that started it has gone."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="engage-parent-watch", daemon=True).start()
+
+
+def _worker(sock: socket.socket, instance: str, hub: bool, threads: int) -> None:
+    _exit_with_parent()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    _serve(sock, instance, hub, threads)
+
+
+def _serve(sock: socket.socket, instance: str, hub: bool, threads: int) -> None:
+    os.environ["ENGAGE_INSTANCE"] = instance
+    from waitress import serve
+
+    from engage import create_app
+
+    app = create_app()
+    app.config["HUB"] = hub
+    serve(app, sockets=[sock], threads=threads, ident="engage")
+
+
+def run(sock: socket.socket, *, instance: str, hub: bool, threads: int, processes: int) -> None:
+    """Serve on ``sock`` until interrupted: in this process, or from ``processes``
+    workers, each started again if it dies."""
+    if processes <= 1:
+        _serve(sock, instance, hub, threads)
+        return
+    ctx = mp.get_context("spawn")
+    args = (sock, instance, hub, threads)
+
+    def start() -> mp.Process:
+        worker = ctx.Process(target=_worker, args=args, name="engage-worker", daemon=True)
+        worker.start()
+        return worker
+
+    workers = [start() for _ in range(processes)]
+    restarts: list[float] = []
+    try:
+        while True:
+            wait([w.sentinel for w in workers])
+            for i, worker in enumerate(workers):
+                if worker.exitcode is None:
+                    continue
+                now = time.monotonic()
+                restarts = [t for t in restarts if now - t < RESTART_WINDOW_SECONDS]
+                if len(restarts) >= processes * 3:
+                    raise RuntimeError("engage workers keep stopping; see the log above")
+                log.warning("engage worker %s stopped (exit code %s); starting another",
+                            worker.pid, worker.exitcode)
+                restarts.append(now)
+                workers[i] = start()
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+        for worker in workers:
+            worker.join(timeout=10)
