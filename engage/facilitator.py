@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from . import vocab
 from .data import contributions, conversations, participants, workshops
@@ -157,19 +168,65 @@ def _saved(workshop_id, participant_id, message, revision_id=None, anchor=""):
     return redirect(target + (f"#{anchor}" if anchor else ""))
 
 
+# As "What they have said so far" names each kind of entry.
+_KIND_LABELS = {"idea": _l("Idea"), "comment": _l("Comment"), "vote": _l("Vote")}
+
+
+def _wants_json() -> bool:
+    """The capture page's script asks for JSON: it shows the confirmation in place, so
+    there is no message to keep in the session and no page to send back."""
+    return request.headers.get("Accept", "").startswith("application/json")
+
+
+def _saved_json(workshop_id, participant_id, saved, message):
+    """What the capture page's script needs to confirm a save, offer its undo and show
+    it among what the participant has said, without loading the page again."""
+    kind = saved.get("kind")
+    entry = None
+    if kind:
+        entry = {
+            "id": saved["id"],
+            "kind": kind,
+            "kind_label": str(_KIND_LABELS[kind]),
+            "text": saved.get("text"),
+            "language": saved.get("language"),
+            "translation": saved.get("translation"),
+            "vote": saved.get("vote"),
+            "vote_label": str(vocab.VOTES.get(saved.get("vote") or "", "")),
+            "corrected": str(_l("corrected")) if saved["revision"] > 1 else "",
+            "edit_url": url_for(
+                "facilitator.edit_contribution", workshop_id=workshop_id, record_id=saved["id"]
+            ),
+        }
+    if kind == "vote":
+        entry["saved_vote"] = _("Saved vote: %(vote)s", vote=entry["vote_label"])
+    return jsonify(
+        saved=True,
+        message=str(message),
+        undo={"revision_id": saved["revision_id"], "participant_id": participant_id}
+        if kind
+        else None,
+        entry=entry,
+    )
+
+
 def _capture(workshop_id, participant_id, save, message, anchor="", text_field=None):
     """Run one save for this participant; a refused one re-shows the page, saving nothing.
 
     ``text_field`` names the box a refused text belongs to, where several forms on the
-    page have a box called "text".
+    page have a box called "text". The capture page's script gets JSON instead.
     """
-    workshops.get_workshop_for(g.user, workshop_id)
+    workshops.check_access(g.user, workshop_id)
     try:
         saved = save()
     except InvalidInput as error:
         if text_field and error.field == "text":
             error.field = text_field
+        if _wants_json():
+            return jsonify(saved=False, field=error.field, message=str(error.message)), 400
         return _participant_page(workshop_id, participant_id, show_error(error), 400)
+    if _wants_json():
+        return _saved_json(workshop_id, participant_id, saved, message)
     revision_id = saved.get("revision_id") if "kind" in saved else None
     return _saved(workshop_id, participant_id, message, revision_id, anchor)
 

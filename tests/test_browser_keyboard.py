@@ -13,6 +13,7 @@ import pytest
 from browser_support import (
     PASSWORD,
     RequestLog,
+    check_accessibility,
     check_offline,
     chromium,
     expect_focus,
@@ -116,19 +117,24 @@ def test_a_workshop_run_with_the_keyboard_alone(page, site):
     expect_focus(page, "#idea-text")
     page.keyboard.type(IDEA)
     tab_to(page, "#new-idea button[type=submit]", most=4)
-    press_and_load(page, "Enter")
-    assert urlsplit(page.url).fragment == "new-idea"
-    assert "Idea saved." in page.inner_text("#new-idea")  # the confirmation is where we are
+    # Saves go through the page's script: no new page, the focus stays where it was, the
+    # confirmation appears where we are and a screen reader hears it.
+    page_url = page.url
+    save_in_place(page, "#new-idea", "Idea saved.")
+    assert page.url == page_url
+    assert is_focused(page, "#new-idea button[type=submit]")
+    assert page.input_value("#idea-text") == ""  # ready for their next idea
+    assert IDEA in page.inner_text("#entries")
 
     ideas = page.evaluate("[...document.querySelectorAll('article.idea')].map(a => a.id)")
     first, second = f"#{ideas[0]}", f"#{ideas[1]}"
 
     # Agree with idea 1.
     tab_to(page, f"{first} button.vote-agree", most=10)
-    press_and_load(page, "Enter")
-    assert urlsplit(page.url).fragment == ideas[0]
+    save_in_place(page, first, "Vote saved: Agree.")
     assert "Saved vote: Agree" in page.inner_text(first)
-    assert "Vote saved" in page.inner_text(first)
+    assert is_focused(page, f"{first} button.vote-agree")
+    assert "chosen" in page.get_attribute(f"{first} button.vote-agree", "class")
 
     # A comment on idea 2: open its details with Enter, type, save.
     tab_to(page, f"{second} summary", most=9)
@@ -137,11 +143,10 @@ def test_a_workshop_run_with_the_keyboard_alone(page, site):
     assert is_focused(page, f"{second} textarea"), focused(page)
     page.keyboard.type(COMMENT)
     tab_to(page, f"{second} details[open] button[type=submit]", most=3)
-    press_and_load(page, "Enter")
-    assert urlsplit(page.url).fragment == ideas[1]
+    save_in_place(page, second, "Comment saved.")
+    assert page.locator(".saved-here").count() == 1  # only the latest save's confirmation
 
     # Undo the comment: the undo button is next to its confirmation, a few Tabs on.
-    assert "Comment saved." in page.inner_text(second)
     tab_to(page, f"{second} form.undo button", most=6)
     press_and_load(page, "Enter")
     assert "Undone." in page.inner_text(".messages")
@@ -165,6 +170,48 @@ def test_a_workshop_run_with_the_keyboard_alone(page, site):
 
     check_offline(log, site)
     assert_recorded(site, fay["id"], workshop_id, participant_id, ideas)
+
+
+def test_a_refused_save_is_explained_at_its_box_and_nothing_is_saved(page, site):
+    sign_in_by_keyboard(page, site, "fay")
+    create_workshop_by_keyboard(page, site)
+    press_and_load(page, "Enter")  # add a participant
+    participant_id = urlsplit(page.url).path.rsplit("/", 1)[1]
+    press_and_load(page, "Enter")  # they agree
+    expect_focus(page, "#idea-text")
+    page.keyboard.type("   ")  # the browser lets spaces through; the server does not
+    tab_to(page, "#new-idea button[type=submit]", most=4)
+    page.keyboard.press("Enter")
+    from playwright.sync_api import expect
+
+    expect(page.locator("#capture-status")).to_have_text(
+        "This box is empty. Type the words, then save.", timeout=10000)
+    expect_focus(page, "#idea-text")  # back at the box, which says what is wrong
+    assert page.get_attribute("#idea-text", "aria-invalid") == "true"
+    described = page.get_attribute("#idea-text", "aria-describedby")
+    assert "This box is empty" in page.inner_text(f"#{described}")
+    with site.db() as db:
+        saved = db.execute("select count(*) from contributions where participant_id = ?",
+                           [participant_id]).fetchone()[0]
+    assert saved == 0
+
+    # Typed properly, it saves; the error goes, and the page with its confirmation and
+    # undo shown in place still passes axe-core.
+    page.keyboard.type(IDEA)
+    tab_to(page, "#new-idea button[type=submit]", most=4)
+    save_in_place(page, "#new-idea", "Idea saved.")
+    assert page.locator(".capture-error").count() == 0
+    assert page.get_attribute("#idea-text", "aria-invalid") is None
+    check_accessibility(page, "participant page after a save in place")
+
+
+def save_in_place(page, where: str, message: str) -> None:
+    """Press Enter on a capture form's button; wait for its confirmation in place."""
+    from playwright.sync_api import expect
+
+    page.keyboard.press("Enter")
+    expect(page.locator(f"{where} .saved-here")).to_contain_text(message, timeout=10000)
+    expect(page.locator("#capture-status")).to_have_text(message, timeout=5000)
 
 
 def assert_recorded(site, fay_id, workshop_id, participant_id, ideas):

@@ -175,9 +175,8 @@ def test_capture_pages_are_accessible(role, locale, signed_in, site, visit):
     check_accessibility(page, f"participant after consent, as {who}")
 
     page.fill("#idea-text", "A community bus to the hospital")
-    with page.expect_navigation():
-        page.click("#new-idea button[type=submit]")
-    assert page.locator("#new-idea form.undo").count() == 1
+    page.click("#new-idea button[type=submit]")  # saved in place by the page's script
+    page.locator("#new-idea .saved-here form.undo").wait_for(timeout=10000)
     check_accessibility(page, f"participant after saving an idea, as {who}")
 
     # A mistake in the folded-away questions opens them and puts the focus on the field.
@@ -273,8 +272,8 @@ def test_screenshot_of_the_capture_page(signed_in, site, visit, tmp_path):
         signed_in["facilitator", "en"],
         f"/workshops/{site.sample['workshop_id']}/participants/{person}",
     )
-    with page.expect_navigation():
-        page.click("[aria-label='Their vote on idea 2'] button.vote-disagree")
+    page.click("[aria-label='Their vote on idea 2'] button.vote-disagree")
+    page.locator("article.idea .saved-here").wait_for(timeout=10000)
     assert page.locator("article.idea .saved-here").count() == 1
     page.evaluate("document.getElementById('ideas').scrollIntoView()")  # show the heading too
     target = tmp_path / "screenshot-capture.png"

@@ -3,37 +3,7 @@ corrections, undo and exposure — each durable, none doubled."""
 
 import re
 
-import pytest
-from conftest import make_user, query, sign_in
-
-
-@pytest.fixture
-def capture(app, client, sample):
-    """A signed-in facilitator on a new participant's page in their own workshop."""
-    make_user(app, "fay", "facilitator")
-    fay = sign_in(client, "fay")
-    response = fay.post("/workshops/new", {
-        "conversation_id": sample["conversation"]["id"], "title": "Hostel evening",
-        "date": "2026-03-14", "postcode_district": "e1", "tags": "people who have been homeless",
-        "languages": ["en", "pl"]})
-    workshop_url = response.location
-    page = fay.post(workshop_url + "/participants", {"language": "pl"}).location
-    ideas = re.findall(r'id="idea-([0-9a-f-]{36})"', fay.get(page).get_data(as_text=True))
-    fay.post(page + "/consent", {"consent": "yes"})
-    html = fay.get(page).get_data(as_text=True)
-    ideas = re.findall(r'<article id="idea-([0-9a-f-]{36})"', html)
-    user_id = query(app, "select id from users where username = 'fay'")[0]["id"]
-    return {"fay": fay, "page": page, "workshop_url": workshop_url, "ideas": ideas,
-            "participant_id": page.rsplit("/", 1)[1], "user_id": user_id}
-
-
-def contributions(app, capture, where="1=1", params=()):
-    """This participant's contribution rows, every revision, oldest first."""
-    return query(
-        app,
-        f"select * from contributions where participant_id = ? and {where} order by created_at",
-        [capture["participant_id"], *params],
-    )
+from conftest import contributions, query
 
 
 def test_workshop_keeps_only_the_postcode_district(app, capture):

@@ -80,24 +80,22 @@ def record_exposure(
 ) -> int:
     """Note that the participant was shown these ideas; saying so twice changes nothing."""
     db = get_db()
-    added = 0
+    if db.conn.in_transaction:  # a save's own transaction: no savepoint needed
+        return _insert_exposures(db, workshop_id, participant_id, idea_ids, channel, entered_by)
     with db.atomic():
-        for idea_id in idea_ids:
-            cursor = db.execute(
-                "insert or ignore into exposures (id, participant_id, idea_id, workshop_id,"
-                " channel, entered_by, device_id, created_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    new_id(),
-                    participant_id,
-                    idea_id,
-                    workshop_id,
-                    channel,
-                    entered_by,
-                    device_id(),
-                    utc_now(),
-                ],
-            )
-            added += cursor.rowcount
+        return _insert_exposures(db, workshop_id, participant_id, idea_ids, channel, entered_by)
+
+
+def _insert_exposures(db, workshop_id, participant_id, idea_ids, channel, entered_by) -> int:
+    added = 0
+    device, now = device_id(), utc_now()
+    for idea_id in idea_ids:
+        cursor = db.conn.execute(
+            "insert or ignore into exposures (id, participant_id, idea_id, workshop_id,"
+            " channel, entered_by, device_id, created_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [new_id(), participant_id, idea_id, workshop_id, channel, entered_by, device, now],
+        )
+        added += cursor.rowcount
     return added
 
 
@@ -244,6 +242,7 @@ def record_vote(
                 {"vote": vote, "status": "active", "channel": channel, "kiosk_id": kiosk_id},
                 entered_by=entered_by,
                 submission_id=submission_id,
+                current=previous,
             )
         else:
             saved = insert_first(

@@ -74,11 +74,13 @@ def revise(
     entered_by: str | None,
     expected_revision_id: str | None = None,
     submission_id: str | None = None,
+    current: dict | None = None,
 ) -> dict:
     """Write a new revision of a record with ``changes`` applied; the caller holds the
     transaction. ``expected_revision_id`` guards against saving over someone else's
-    newer correction."""
-    old = current_revision(table, record_id)
+    newer correction; ``current`` is the latest revision when the caller has just read
+    it in this transaction."""
+    old = current if current is not None else current_revision(table, record_id)
     if expected_revision_id and old["revision_id"] != expected_revision_id:
         raise InvalidInput(
             _l("This entry was changed after you opened it. Look at it again, then save.")
