@@ -1,0 +1,89 @@
+"""``python run.py`` serves from a process per core: workers share the port, a worker
+that dies is replaced, and when the server is killed no worker is left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import server_support
+from server_support import free_port
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)"),
+]
+
+
+def workers(pid: int) -> list[int]:
+    """The server's worker processes (not multiprocessing's resource tracker)."""
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+        if b"spawn_main" in command:
+            found.append(int(child))
+    return found
+
+
+def answers(base: str) -> bool:
+    with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
+        return response.status == 200
+
+
+def wait_for(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.05)
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a new server could listen there (as run.py binds: past TIME_WAIT)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_workers_share_the_port_are_replaced_and_end_with_the_server(tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = server_support.start(tmp_path / "instance", port, tmp_path / "server.log",
+                                  "--processes", "2")
+    try:
+        wait_for(lambda: len(workers(server.pid)) == 2)
+        first, second = workers(server.pid)
+        assert all(answers(base) for _ in range(20))
+
+        os.kill(first, signal.SIGKILL)  # a worker dies: another takes its place
+        wait_for(lambda: first not in workers(server.pid) and len(workers(server.pid)) == 2)
+        assert all(answers(base) for _ in range(20))
+        assert "starting another" in (tmp_path / "server.log").read_text()
+
+        left = workers(server.pid)
+        server.kill()  # the server itself, without mercy: its workers follow it
+        server.wait(timeout=10)
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in left), 10)
+        wait_for(lambda: port_is_free(port), 10)
+        assert second in left
+    finally:
+        server_support.stop(server, hard=True)
+
+
+def test_one_process_serves_without_workers(tmp_path):
+    port = free_port()
+    server = server_support.start(tmp_path / "instance", port, tmp_path / "server.log",
+                                  "--processes", "1")
+    try:
+        assert answers(f"http://127.0.0.1:{port}")
+        assert workers(server.pid) == []
+    finally:
+        server_support.stop(server, hard=True)
