@@ -228,20 +228,30 @@ def spread(level: np.ndarray, block: int, shape: tuple[int, int], smooth: bool =
     br, bc = level.shape
     if not smooth:
         return np.repeat(np.repeat(level, block, 0), block, 1)[:rows, :cols]
-    image = Image.fromarray(level, "F").resize((bc * block, br * block), Image.Resampling.BILINEAR)
-    return np.asarray(image)[:rows, :cols]
+    # Bilinear, as two small matrix products (a fifth of the time of Pillow's resize).
+    return _ramp(br, block, rows) @ level @ _ramp(bc, block, cols).T
+
+
+def _ramp(blocks: int, block: int, n: int) -> np.ndarray:
+    """(n, blocks) weights of linear interpolation between block centres for each of n
+    pixels, held level beyond the first and last centre."""
+    at = np.clip((np.arange(n) + 0.5) / block - 0.5, 0, blocks - 1)
+    first = np.minimum(at.astype(int), max(blocks - 2, 0))
+    share = (at - first).astype(np.float32)
+    weights = np.zeros((n, blocks), np.float32)
+    weights[np.arange(n), first] = 1 - share
+    if blocks > 1:
+        weights[np.arange(n), first + 1] += share
+    return weights
 
 
 class PaperMap:
-    """The paper's brightness across the whole page, from its reduced copy: as
-    local_paper, in blocks of about 16 points (48 with their neighbours), looked up at
-    any point of the full image."""
+    """The paper's brightness across the whole page, from a reduced copy (`factor`
+    times smaller than the image it is looked up in): as local_paper, in blocks of
+    about 16 points (48 with their neighbours), looked up at any point of the full
+    image."""
 
-    def __init__(self, small: Image.Image, factor: int, dpi: float):
-        # A quarter again (box averages of 4 x 4): the levels of 16-point blocks do not
-        # need every pixel, and a tenth of the time.
-        tiny = small.reduce(4)
-        factor *= 4
+    def __init__(self, tiny: Image.Image, factor: int, dpi: float):
         block = max(2, round(16 * dpi / 72 / factor))
         self.level = _block_levels(np.asarray(tiny), block)
         self.scale = 1.0 / (block * factor)

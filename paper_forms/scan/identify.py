@@ -1,9 +1,10 @@
 """Which page of which sheet an image shows: its QR code, read with zxing-cpp.
 
 zxing-cpp runs on a copy of the page reduced to about 1000-2000 pixels on the long side
-(a 200 dpi A4 page halved): the code's modules are still 3 or more pixels wide there,
-and decoding takes a sixth of the time. Only when that finds nothing is the full image
-tried, which rescues small codes in phone photos.
+(a 200 dpi A4 page halved, every other pixel of every other row): the code's modules
+are still 3 or more pixels wide there, and decoding takes a sixth of the time. Only
+when that finds nothing is the full image tried, as thoroughly as zxing-cpp can (its
+own reduced copies too), which rescues small codes and large ones in phone photos.
 """
 
 from __future__ import annotations
@@ -42,14 +43,24 @@ def reduction(size: tuple[int, int]) -> int:
 
 
 def reduced(image: Image.Image) -> tuple[Image.Image, int]:
-    """The page reduced for decoding (box-averaged, so no pixel is lost to aliasing)."""
+    """The page reduced for decoding: one pixel of each factor x factor block (the
+    nearest, not their average: a quarter of the time, and zxing-cpp reads it as well)."""
     factor = reduction(image.size)
-    return (image.reduce(factor) if factor > 1 else image), factor
+    if factor == 1:
+        return image, 1
+    size = (image.width // factor, image.height // factor)
+    return image.resize(size, Image.Resampling.NEAREST), factor
 
 
-def find_codes(image: Image.Image, factor: int = 1) -> list[Code]:
-    """Every QR code zxing-cpp finds in image, corners scaled up by factor."""
-    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode, try_invert=False)
+def find_codes(image: Image.Image, factor: int = 1, thorough: bool = True) -> list[Code]:
+    """Every QR code zxing-cpp finds in image, corners scaled up by factor; `thorough`
+    also in zxing-cpp's own reduced copies of it (for codes far larger than needed)."""
+    found = zxingcpp.read_barcodes(
+        image,
+        formats=zxingcpp.BarcodeFormat.QRCode,
+        try_invert=False,
+        try_downscale=thorough,
+    )
     codes = []
     for barcode in found:
         p = barcode.position
@@ -86,7 +97,8 @@ def _show_through(image: Image.Image, corners: np.ndarray, payload: str | None) 
         (n, n), Image.Transform.PERSPECTIVE, tuple(h.flatten()[:8]), Image.Resampling.BILINEAR
     )
     values = np.asarray(sampled, dtype=np.float32)
-    light, dark = np.percentile(values, 90), np.percentile(values, 10)
+    ordered = np.sort(values, axis=None)
+    light, dark = ordered[int(0.9 * (n * n - 1))], ordered[int(0.1 * (n * n - 1))]
     if light <= 0 or (light - dark) / light < MIN_CONTRAST:
         return True
     if payload is None:
@@ -103,7 +115,7 @@ def page_codes(image: Image.Image, small: Image.Image | None = None, factor: int
     reduced one shows none."""
     if small is None:
         small, factor = reduced(image)
-    codes = find_codes(small, factor)
+    codes = find_codes(small, factor, thorough=factor == 1)
     if not codes and factor > 1:
         codes = find_codes(image)
     return codes
