@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import server_support  # noqa: E402 - the tests' way of starting the real server
-from server_support import free_port, stop, wait_until_serving  # noqa: E402
+from server_support import engage_cli, free_port, stop, wait_until_serving  # noqa: E402
 
 USERNAME = "fay"
 PASSWORD = "benchmark password 1"
@@ -106,21 +106,6 @@ def cpu_seconds(pid: int) -> float | None:
         return None
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return own + sum(cpu_seconds(int(child)) or 0.0 for child in children)
-
-
-def engage_cli(instance: Path, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "engage.cli", "--instance", str(instance), *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode:
-        raise RuntimeError(f"engage {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
 
 
 # --- a signed-in client -------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 The browser tests drive engage as people use it: ``run.py`` serving a real instance
 folder, accounts made with the ``engage`` command, and Debian's Chromium through
-Playwright. Fixtures live in the test modules (conftest.py belongs to the unit tests);
-the browser and the main server are still opened only once per run, through ``shared``.
+Playwright. The ``browser`` and ``site`` fixtures here are loaded by conftest.py as a
+plugin; they and any test that opens its own go through ``shared``, so one Chromium and
+one sample site serve the whole run.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import server_support
-from server_support import free_port, server_env
+from server_support import engage_cli as engage
+from server_support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
@@ -89,21 +90,6 @@ def chromium():
 
 
 # --- the engage command and the server -------------------------------------------------
-
-
-def engage(instance: Path, *args: str, stdin: str | None = None) -> str:
-    """Run ``python -m engage.cli --instance DIR ...`` and return what it printed."""
-    done = subprocess.run(
-        [sys.executable, "-m", "engage.cli", "--instance", str(instance), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=server_env(),
-        timeout=60,
-    )
-    assert done.returncode == 0, f"engage {' '.join(args)} failed:\n{done.stdout}{done.stderr}"
-    return done.stdout
 
 
 def add_user(instance: Path, username: str, role: str, password: str = PASSWORD) -> dict:
@@ -375,3 +361,19 @@ def press_and_load(page, key: str) -> None:
     """Press a key that submits a form or follows a link, and wait for the new page."""
     with page.expect_navigation():
         page.keyboard.press(key)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the run."""
+    with shared("browser", chromium) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    """The sample site, served by run.py, for the run."""
+    require_chromium()  # skip before starting a server the tests could not use
+    with shared("site", lambda: sample_site(tmp_path_factory.mktemp("site"))) as server:
+        yield server
+

@@ -12,6 +12,9 @@ from engage.db import get_db
 
 PASSWORD = "correct horse battery"
 
+# The browser tests' shared fixtures (one Chromium, one served sample site per run).
+pytest_plugins = ["browser_support"]
+
 
 @pytest.fixture
 def app(tmp_path):

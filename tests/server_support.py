@@ -1,4 +1,5 @@
-"""The real server (``python run.py``) in a subprocess, for tests and benchmarks.
+"""The real server (``python run.py``) and the ``engage`` command in subprocesses, for
+tests and benchmarks.
 
 One place that starts it, waits until it answers and stops it: the durability test, the
 two-process sync test, the browser tests and the capture benchmark all drive the same
@@ -80,6 +81,18 @@ def stop(proc: subprocess.Popen | None, hard: bool = False) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def engage_cli(instance: Path, *args: str, stdin: str | None = None) -> str:
+    """Run ``python -m engage.cli --instance DIR ...`` and return what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "engage.cli", "--instance", str(instance), *args],
+        cwd=ROOT, env=server_env(), input=stdin, capture_output=True, text=True, timeout=120,
+        check=False,
+    )
+    if done.returncode:
+        raise RuntimeError(f"engage {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
 
 
 def _tail(log: Path | None) -> str:

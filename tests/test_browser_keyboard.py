@@ -15,14 +15,10 @@ from browser_support import (
     RequestLog,
     check_accessibility,
     check_offline,
-    chromium,
     expect_focus,
     focused,
     is_focused,
     press_and_load,
-    require_chromium,
-    sample_site,
-    shared,
     tab_to,
 )
 
@@ -31,19 +27,6 @@ pytestmark = pytest.mark.browser
 IDEA = "A bus that stops outside the clinic"
 IDEA_CORRECTED = "A bus that stops outside the health centre"
 COMMENT = "Only if the therapist speaks slowly"
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with shared("browser", chromium) as opened:
-        yield opened
-
-
-@pytest.fixture(scope="session")
-def site(tmp_path_factory):
-    require_chromium()  # skip before starting a server the tests could not use
-    with shared("site", lambda: sample_site(tmp_path_factory.mktemp("site"))) as server:
-        yield server
 
 
 @pytest.fixture

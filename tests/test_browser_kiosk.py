@@ -21,15 +21,11 @@ from browser_support import (
     check_accessibility,
     check_offline,
     check_web_font,
-    chromium,
     expect_focus,
     focused,
     gettext,
     is_focused,
     press_and_load,
-    require_chromium,
-    sample_site,
-    shared,
     signed_in_context,
     tab_to,
 )
@@ -44,19 +40,6 @@ FULL_POSTCODE = (
     "That is a full postcode. To keep people anonymous only the first part is kept: "
     "enter %(district)s instead."
 )
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with shared("browser", chromium) as opened:
-        yield opened
-
-
-@pytest.fixture(scope="session")
-def site(tmp_path_factory):
-    require_chromium()  # skip before starting a server the tests could not use
-    with shared("site", lambda: sample_site(tmp_path_factory.mktemp("site"))) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

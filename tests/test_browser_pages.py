@@ -16,12 +16,8 @@ from browser_support import (
     Server,
     check_accessibility,
     check_offline,
-    chromium,
     expect_focus,
     gettext,
-    require_chromium,
-    sample_site,
-    shared,
     signed_in_context,
 )
 
@@ -50,19 +46,6 @@ PAGES = {
     "not found": ("/no-such-page", 404, 404),
     "workshop not found": ("/workshops/no-such-workshop", 404, 404),
 }
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with shared("browser", chromium) as opened:
-        yield opened
-
-
-@pytest.fixture(scope="session")
-def site(tmp_path_factory):
-    require_chromium()  # skip before starting a server the tests could not use
-    with shared("site", lambda: sample_site(tmp_path_factory.mktemp("site"))) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import json
 import re
 import sqlite3
 import subprocess
-import sys
 import threading
 import uuid
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 import server_support
+from server_support import engage_cli as _cli
 from server_support import free_port
 
 pytestmark = pytest.mark.slow
@@ -35,20 +35,6 @@ ACKS_BEFORE_KILL = 40  # acknowledged saves to wait for before killing the serve
 MAX_SAVES_PER_CLIENT = 5000  # a bound on each client's loop, never reached in practice
 VOTES = ("agree", "disagree", "unsure")
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def _cli(instance: Path, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "engage.cli", "--instance", str(instance), *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 class Server:

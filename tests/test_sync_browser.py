@@ -10,10 +10,8 @@ from browser_support import (
     Server,
     add_user,
     check_accessibility,
-    chromium,
     engage,
     require_chromium,
-    shared,
     signed_in_context,
 )
 
@@ -27,12 +25,6 @@ class HubServer(Server):
     """``python run.py --hub``."""
 
     options = ("--hub", "--threads", "4")
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with shared("browser", chromium) as opened:
-        yield opened
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 import server_support
+from server_support import engage_cli as _cli
 from server_support import free_port
 from sync_support import PASSWORD, capture, make_app
-from test_durability import Server, _cli
+from test_durability import Server
 
 pytestmark = pytest.mark.slow
 
