@@ -226,6 +226,9 @@ def _capture(workshop_id, participant_id, save, message, anchor="", text_field=N
             return jsonify(saved=False, field=error.field, message=str(error.message)), 400
         return _participant_page(workshop_id, participant_id, show_error(error), 400)
     if _wants_json():
+        if session.get("undo"):
+            # An undo offered after an earlier page load is no longer the last entry.
+            session["undo"] = None
         return _saved_json(workshop_id, participant_id, saved, message)
     revision_id = saved.get("revision_id") if "kind" in saved else None
     return _saved(workshop_id, participant_id, message, revision_id, anchor)

@@ -88,3 +88,18 @@ def test_the_capture_page_carries_what_the_script_needs(app, capture):
     assert len(re.findall(r"<form [^>]*data-capture>", html)) == 1 + 2 * len(capture["ideas"])
     assert 'id="capture-status"' in html and 'role="status"' in html
     assert '<template id="undo-template">' in html and '<template id="entry-template">' in html
+
+
+def test_a_save_in_place_retires_the_undo_an_earlier_page_offered(app, capture):
+    """After a correction the page offers to undo it; once a newer entry is saved in
+    place, a reload must not offer to undo the correction as if it were the last."""
+    fay = capture["fay"]
+    fay.post(capture["page"] + "/ideas", {"text": "First words"})
+    (idea,) = contributions(app, capture, "kind = 'idea'")
+    fay.post(f"{capture['workshop_url']}/contributions/{idea['id']}",
+             {"text": "Corrected words", "revision_id": idea["revision_id"]})
+    (correction,) = contributions(app, capture, "kind = 'idea' and revision = 2")
+    offered = f'name="revision_id" value="{correction["revision_id"]}"'
+    assert offered in fay.get(capture["page"]).get_data(as_text=True)
+    post_json(capture, "/ideas", {"text": "Newer words", "submission_id": str(uuid.uuid4())})
+    assert offered not in fay.get(capture["page"]).get_data(as_text=True)

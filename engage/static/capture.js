@@ -27,7 +27,8 @@
   }
 
   function clearNotices() {
-    document.querySelectorAll(".saved-here, .capture-error").forEach(function (old) { old.remove(); });
+    // An undo still showing belongs to an earlier entry, no longer the last one.
+    document.querySelectorAll(".saved-here, .capture-error, form.undo").forEach(function (old) { old.remove(); });
     document.querySelectorAll("[data-capture] [aria-invalid]").forEach(function (field) {
       field.removeAttribute("aria-invalid");
       field.removeAttribute("aria-describedby");
