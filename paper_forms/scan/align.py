@@ -228,21 +228,20 @@ def spread(level: np.ndarray, block: int, shape: tuple[int, int], smooth: bool =
     br, bc = level.shape
     if not smooth:
         return np.repeat(np.repeat(level, block, 0), block, 1)[:rows, :cols]
-    # Bilinear, as two small matrix products (a fifth of the time of Pillow's resize).
-    return _ramp(br, block, rows) @ level @ _ramp(bc, block, cols).T
+    # Bilinear, one direction and then the other (five times quicker than Pillow's
+    # resize of a float image).
+    r0, r1, fr = _ramp(br, block, rows)
+    c0, c1, fc = _ramp(bc, block, cols)
+    down = level[r0] * (1 - fr)[:, None] + level[r1] * fr[:, None]
+    return down[:, c0] * (1 - fc) + down[:, c1] * fc
 
 
-def _ramp(blocks: int, block: int, n: int) -> np.ndarray:
-    """(n, blocks) weights of linear interpolation between block centres for each of n
-    pixels, held level beyond the first and last centre."""
+def _ramp(blocks: int, block: int, n: int):
+    """For each of n pixels, the block centres either side and the share of the second:
+    linear interpolation between block centres, held level beyond the first and last."""
     at = np.clip((np.arange(n) + 0.5) / block - 0.5, 0, blocks - 1)
     first = np.minimum(at.astype(int), max(blocks - 2, 0))
-    share = (at - first).astype(np.float32)
-    weights = np.zeros((n, blocks), np.float32)
-    weights[np.arange(n), first] = 1 - share
-    if blocks > 1:
-        weights[np.arange(n), first + 1] += share
-    return weights
+    return first, np.minimum(first + 1, blocks - 1), (at - first).astype(np.float32)
 
 
 class PaperMap:

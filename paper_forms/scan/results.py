@@ -16,7 +16,7 @@ Anything but read and blank wants a person: `reason` says why in words.
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 READ = "read"
 BLANK_PAGE = "blank"
@@ -127,9 +127,17 @@ class PageResult:
         return self.status != READ or any(a.value == UNCERTAIN for a in self.answers)
 
     def to_dict(self) -> dict:
-        """JSON-able: lists for tuples, PNG bytes as base64 text."""
-        data = asdict(self)
+        """JSON-able: lists for tuples, PNG bytes as base64 text.
+
+        Field by field rather than dataclasses.asdict, whose deep copies took longer
+        than a page's SQLite write (every field here is a plain value)."""
+        data = dict(vars(self))
         data["marks_found"] = list(self.marks_found)
+        if self.homography is not None:
+            data["homography"] = [list(row) for row in self.homography]
+        data["boxes"] = [dict(vars(box)) for box in self.boxes]
+        data["answers"] = [dict(vars(answer)) for answer in self.answers]
+        data["areas"] = [dict(vars(area)) for area in self.areas]
         for area in data["areas"]:
             if area["png"] is not None:
                 area["png"] = base64.b64encode(area["png"]).decode("ascii")
