@@ -14,8 +14,10 @@ import sqlite_utils
 from flask import Flask, current_app, g
 from sqlite_utils.utils import dedupe_keys
 
+from .filelock import WriteLock
+
 _migrate_lock = threading.Lock()
-_write_locks: dict[str, threading.Lock] = {}
+_write_locks: dict[str, WriteLock] = {}
 _write_locks_guard = threading.Lock()
 BUSY_TIMEOUT_SECONDS = 30
 POOL_SIZE = 16  # connections kept open per app; more than the server's threads
@@ -41,12 +43,13 @@ class Database(sqlite_utils.Database):
     turn and a read-then-write (such as the current vote before its revision) is never
     based on an out-of-date row. Nested blocks still use savepoints.
 
-    Writers in this process also queue on a lock of their own first: SQLite's busy
-    handler polls with sleeps of up to 100 ms, which under load left the write lock
-    idle while saves waited; a lock wakes the next writer as soon as one commits.
+    Writers of this server (its threads and its worker processes) also queue on a lock
+    of their own first: SQLite's busy handler polls with sleeps of up to 100 ms, which
+    under load left the write lock idle while saves waited; a lock waited for in the
+    operating system wakes the next writer as soon as one commits.
     """
 
-    write_lock: threading.Lock | None = None
+    write_lock: WriteLock | None = None
 
     def query(self, sql: str, params=None):
         """Rows as dicts. A plain SELECT runs as it is: sqlite-utils wraps every query
@@ -84,13 +87,16 @@ class Database(sqlite_utils.Database):
                 lock.release()
 
 
-def _write_lock(path: str | Path) -> threading.Lock | None:
-    """One lock per database file, shared by every connection to it in this process."""
+def _write_lock(path: str | Path) -> WriteLock | None:
+    """One lock per database file, shared by every connection to it in this process,
+    and through a lock file beside it with the server's other processes."""
     if str(path) == ":memory:":
         return None
     key = str(Path(path).resolve())
     with _write_locks_guard:
-        return _write_locks.setdefault(key, threading.Lock())
+        if key not in _write_locks:
+            _write_locks[key] = WriteLock(key + "-write.lock")
+        return _write_locks[key]
 
 
 def connect(path: str | Path) -> Database:
