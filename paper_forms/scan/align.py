@@ -27,8 +27,10 @@ from ..layout import Mark, PageLayout, Rect
 
 #: Side of the patch a mark's centre is taken from, around the mark, in points.
 _MARK_PAD = 3.0
-#: Patches for the mark search are rectified at this many pixels per point.
+#: Patches for the mark search are rectified at this many pixels per point...
 _SEARCH_SCALE = 2.0
+#: ... and those a centre is taken from, at this many.
+_CENTROID_SCALE = 4.0
 #: The QR corners come in whole pixels of a reduced image; the marks to a fraction of a
 #: pixel. Least squares weighs them so.
 QR_WEIGHT = 0.5
@@ -397,13 +399,24 @@ def _candidate(sums: _Sums, square: Square, scale: float, k: float, radius: floa
     return float(rank[i, j]), (j + outer_ring / 2) / k, (i + outer_ring / 2) / k
 
 
-def _centroid(image, h, square: Square, x: float, y: float, fill: int):
+def _centroid(
+    image,
+    h,
+    square: Square,
+    x: float,
+    y: float,
+    fill: int,
+    patch: list | None = None,
+    k: float = _CENTROID_SCALE,
+):
     """The darkness-weighted centroid, in layout points, of the square's patch centred
-    on (x, y): paper all round the square, so its centre to a fraction of a pixel."""
-    k = 2 * _SEARCH_SCALE
+    on (x, y), sampled at k pixels per point: paper all round the square, so its centre
+    to a fraction of a pixel. The patch (grey) is put in `patch` when one is given."""
     half = square.side / 2 + square.pad
     window = Rect(x - half, y - half, 2 * half, 2 * half)
     grey = rectify(image, h, window, k, fill)
+    if patch is not None:
+        patch[:] = [grey]
     weight = np.clip(darkness(grey, max(float(grey.max()), 1.0)) - 0.4, 0, None)
     total = weight.sum()
     if total <= 0:
@@ -483,13 +496,15 @@ def fit_page(image: Image.Image, page: PageLayout, code_corners, paper: int = 25
     """
     qr_image = np.asarray(code_corners, float)
     squares = {mark.corner: mark_square(mark) for mark in page.marks}
-    found, far = _quick_pass(image, page, squares, qr_image, paper), set()
-    if found is None:
-        found, far = _first_pass(image, page, squares, qr_image, paper)
+    quick = _quick_pass(image, page, squares, qr_image, paper)
+    if quick is None:
+        (found, far), finders = _first_pass(image, page, squares, qr_image, paper), None
+    else:
+        (found, finders), far = quick, set()
     if len(found) < 4:
         names = ", ".join(m.corner for m in page.marks if m.corner not in found)
         raise AlignError(f"alignment marks not found: {names} (corner cut off, folded, covered?)")
-    best = _finish(image, page, squares, qr_image, found, paper, far)
+    best = _finish(image, page, squares, qr_image, found, paper, far, finders)
     if best.error > GOOD_FIT and len(found) == 4:
         qr_layout = qr_corners(page)
         for name in squares:
@@ -511,9 +526,10 @@ def fit_page(image: Image.Image, page: PageLayout, code_corners, paper: int = 25
 QUICK_REACH = 2.5
 
 
-def _quick_pass(image, page, squares, qr_image, paper) -> dict[str, np.ndarray] | None:
-    """The marks where the code's finder patterns put them, or None: a third of the time
-    of the search (_first_pass), and enough for any flatbed scan.
+def _quick_pass(image, page, squares, qr_image, paper):
+    """The marks where the code's finder patterns put them, and the finder patterns'
+    centres ((layout point, image point) each), or None: a third of the time of the
+    search (_first_pass), and enough for any flatbed scan.
 
     The finder patterns' centres, measured through the code's corners, give an affine
     estimate good to about a point at the far corners of a flat page; each mark is then
@@ -531,28 +547,50 @@ def _quick_pass(image, page, squares, qr_image, paper) -> dict[str, np.ndarray] 
     h = fit_affine([c for c, _ in finders], [p for _, p in finders])
     found = {}
     for name, square in squares.items():
-        centre = _refine(image, h, square, paper, QUICK_REACH, rounds=4, layout=True)
-        if centre is None or not _solid(image, h, square, centre, paper):
+        centre = _settle(image, h, square, paper)
+        if centre is None:
             return None
         found[name] = apply(h, np.array([centre]))[0]
-    return found
+    return found, finders
 
 
-def _solid(image, h, square: Square, centre, fill: int) -> bool:
-    """Whether a solid square (dark core, paper ring: as find_square's candidates) is
-    centred at `centre` (layout points) through h."""
+def _settle(image, h, square: Square, fill: int, rounds: int = 5):
+    """The square's centre (layout points) by its centroid, taken again until it moves
+    less than 0.1 pt, no further than QUICK_REACH from where h puts it, and checked in
+    its last window to be a solid square with paper round it; None otherwise."""
+    x, y = square.centre
+    patch: list = []
+    # Coarsely (a quarter of the pixels) while the window still moves by much, to
+    # _CENTROID_SCALE for the last rounds.
     k = _SEARCH_SCALE
-    half = square.side / 2 + square.ring[1]
-    window = Rect(centre[0] - half, centre[1] - half, 2 * half, 2 * half)
-    grey = rectify(image, h, window, k, fill)
+    for _ in range(rounds):
+        centre = _centroid(image, h, square, x, y, fill, patch, k)
+        if centre is None:
+            return None
+        moved = np.hypot(centre[0] - x, centre[1] - y)
+        x, y = centre
+        if moved < 0.1 and k == _CENTROID_SCALE:
+            break
+        if moved < 0.5:
+            k = _CENTROID_SCALE
+    else:
+        return None
+    if np.hypot(x - square.centre[0], y - square.centre[1]) >= QUICK_REACH:
+        return None
+    return (x, y) if _solid(patch[0], square) else None
+
+
+def _solid(grey: np.ndarray, square: Square) -> bool:
+    """Whether a centroid's patch (centred on the square) shows a dark core and a ring
+    of paper round it, as find_square's candidates do."""
     values = grey.ravel()
     at = int(0.95 * (len(values) - 1))
     d = darkness(grey, max(float(np.partition(values, at)[at]), 1.0))  # the paper
-    n = grey.shape[0]
-    offset = (np.arange(n) + 0.5) / k - half  # points from the centre, along either axis
+    half = square.side / 2 + square.pad
+    offset = (np.arange(grey.shape[0]) + 0.5) * (2 * half / grey.shape[0]) - half  # from centre
     reach = np.maximum(np.abs(offset)[:, None], np.abs(offset)[None, :])
     core = reach <= max(square.side - 3, square.side / 2) / 2
-    ring = (reach >= square.side / 2 + square.ring[0]) & (reach <= half)
+    ring = reach >= square.side / 2 + square.ring[0]
     return bool(d[core].mean() >= CORE and d[ring].mean() <= RING)
 
 
@@ -582,34 +620,36 @@ def _first_pass(image, page, squares, qr_image, paper) -> tuple[dict[str, np.nda
     return found, far
 
 
-def _finish(image, page, squares, qr_image, found, paper, far=()) -> Fit:
+def _finish(image, page, squares, qr_image, found, paper, far=(), finders=None) -> Fit:
     """The fit from these marks: the centres of those found far out (`far`: measured
     through an affine guess at a phone photo's perspective, in a warped patch) measured
-    again through a first homography, the finder patterns' centres measured, and the
-    homography fitted to the marks and finder centres (or, failing those, zxing's
-    corners). A centroid is an affine invariant, so a mark found near where it was
-    expected needs no second look."""
+    again through a first homography, the finder patterns' centres measured (unless
+    given, as the quick pass gives them), and the homography fitted to the marks and
+    finder centres (or, failing those, zxing's corners). A centroid is an affine
+    invariant, so a mark found near where it was expected needs no second look."""
     qr_layout = qr_corners(page)
     found = dict(found)
     names = list(found)
-    layout = np.vstack([qr_layout] + [[squares[n].centre] for n in names])
-    img = np.vstack([qr_image] + [[found[n]] for n in names])
-    h = fit_homography(layout, img, [QR_WEIGHT] * 4 + [1.0] * len(names))
-    if far:
-        # A mark measured in a badly warped patch can be points out: measure it again
-        # through the homography, refit, and again (its window holds it all the while).
-        for _ in range(2):
-            for name in far:
-                centre = _refine(image, h, squares[name], paper, limit=None, rounds=3)
-                if centre is not None:
-                    found[name] = centre
-            img = np.vstack([qr_image] + [[found[n]] for n in names])
-            h = fit_homography(layout, img, [QR_WEIGHT] * 4 + [1.0] * len(names))
-    finders = []
-    for square in finder_squares(page).values():
-        centre = _refine(image, h, square, paper)
-        if centre is not None:
-            finders.append((square.centre, centre))
+    if finders is None:
+        layout = np.vstack([qr_layout] + [[squares[n].centre] for n in names])
+        img = np.vstack([qr_image] + [[found[n]] for n in names])
+        h = fit_homography(layout, img, [QR_WEIGHT] * 4 + [1.0] * len(names))
+        if far:
+            # A mark measured in a badly warped patch can be points out: measure it
+            # again through the homography, refit, and again (its window holds it all
+            # the while).
+            for _ in range(2):
+                for name in far:
+                    centre = _refine(image, h, squares[name], paper, limit=None, rounds=3)
+                    if centre is not None:
+                        found[name] = centre
+                img = np.vstack([qr_image] + [[found[n]] for n in names])
+                h = fit_homography(layout, img, [QR_WEIGHT] * 4 + [1.0] * len(names))
+        finders = []
+        for square in finder_squares(page).values():
+            centre = _refine(image, h, square, paper)
+            if centre is not None:
+                finders.append((square.centre, centre))
     marks_found = tuple(m.corner for m in page.marks if m.corner in found)
     layout = [squares[name].centre for name in marks_found]
     img = [found[name] for name in marks_found]

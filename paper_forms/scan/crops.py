@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from ..layout import WritingArea
-from .align import _block_levels, darkness, sample, spread
+from .align import _block_levels, sample, spread
 
 #: Crops are cut at this resolution, whatever the scan's.
 CROP_DPI = 150
@@ -73,12 +73,18 @@ def read_area(
     # The nearest pixel, not bilinear: ink over an area is what counts here, and
     # Pillow's bilinear sampling of a 500-point area took as long as the rest of a page.
     grey = np.asarray(sample(image, h, area.rect.grown(MARGIN), scale, paper))
-    level = _block_levels(grey, _BLOCK)
+    level = np.maximum(_block_levels(grey, _BLOCK), 1.0)
     edge = round((MARGIN + INSET) * scale)
     inside = grey[edge:-edge, edge:-edge]
-    d = darkness(inside, spread(level, _BLOCK, grey.shape, smooth=False)[edge:-edge, edge:-edge])
-    rules = ruling_rows((d >= 0.1).mean(axis=1) >= RULE_ROW, round(RULE_HEIGHT * scale))
-    ink_px = int((d[~rules] >= INK).sum())
+
+    def darker(than: float) -> np.ndarray:
+        """Where inside is darker than the paper by `than` or more (darkness >= than),
+        compared grey level to grey level, block by block."""
+        limit = np.floor((1 - than) * level).astype(np.uint8)
+        return inside <= spread(limit, _BLOCK, grey.shape, smooth=False)[edge:-edge, edge:-edge]
+
+    rules = ruling_rows(darker(0.1).mean(axis=1) >= RULE_ROW, round(RULE_HEIGHT * scale))
+    ink_px = int(darker(INK)[~rules].sum())
     ink = ink_px / scale**2
     written = ink >= WRITING_MIN
     data = None
@@ -86,9 +92,10 @@ def read_area(
         # Paper white: what is within WHITE of the paper's brightness becomes 255, so the
         # crop reads cleanly and its PNG is a seventh the size (and quicker to write).
         # The paper measured smoothly here, so no block shows in the picture.
-        shade = grey / np.maximum(spread(level, _BLOCK, grey.shape), 1.0)
-        shade[shade >= WHITE] = 1.0
-        data = encode_png(np.clip(shade * 255.0, 0, 255).astype(np.uint8))
+        shade = np.divide(255.0, np.maximum(spread(level, _BLOCK, grey.shape), 1.0))
+        np.multiply(shade, grey, out=shade)
+        shade[shade >= WHITE * 255] = 255
+        data = encode_png(shade.astype(np.uint8))
     return Writing(written, round(ink, 2), data, grey.shape[1], grey.shape[0])
 
 
