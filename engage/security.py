@@ -85,6 +85,9 @@ def _upload_limit():
 
 
 def init_app(app: Flask) -> None:
+    from .sessions import RememberingSessionInterface
+
+    app.session_interface = RememberingSessionInterface()
     app.before_request(_upload_limit)
     csrf.init_app(app)
     app.before_request(load_user)
