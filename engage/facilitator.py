@@ -14,7 +14,6 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from . import vocab
 from .data import contributions, conversations, participants, workshops
@@ -168,38 +167,24 @@ def _saved(workshop_id, participant_id, message, revision_id=None, anchor=""):
     return redirect(target + (f"#{anchor}" if anchor else ""))
 
 
-# As "What they have said so far" names each kind of entry.
-_KIND_LABELS = {"idea": _l("Idea"), "comment": _l("Comment"), "vote": _l("Vote")}
-
-
 def _wants_json() -> bool:
     """The capture page's script asks for JSON: it shows the confirmation in place, so
     there is no message to keep in the session and no page to send back."""
     return request.headers.get("Accept", "").startswith("application/json")
 
 
-def _saved_json(workshop_id, participant_id, saved, message):
+def _saved_json(participant_id, saved, message):
     """What the capture page's script needs to confirm a save, offer its undo and show
-    it among what the participant has said, without loading the page again."""
+    it among what the participant has said, without loading the page again. The page
+    itself holds the words around it (labels, links), so a save translates only its
+    confirmation."""
     kind = saved.get("kind")
     entry = None
     if kind:
         entry = {
-            "id": saved["id"],
-            "kind": kind,
-            "kind_label": str(_KIND_LABELS[kind]),
-            "text": saved.get("text"),
-            "language": saved.get("language"),
-            "translation": saved.get("translation"),
-            "vote": saved.get("vote"),
-            "vote_label": str(vocab.VOTES.get(saved.get("vote") or "", "")),
-            "corrected": str(_l("corrected")) if saved["revision"] > 1 else "",
-            "edit_url": url_for(
-                "facilitator.edit_contribution", workshop_id=workshop_id, record_id=saved["id"]
-            ),
+            key: saved.get(key)
+            for key in ("id", "kind", "text", "language", "translation", "vote", "revision")
         }
-    if kind == "vote":
-        entry["saved_vote"] = _("Saved vote: %(vote)s", vote=entry["vote_label"])
     return jsonify(
         saved=True,
         message=str(message),
@@ -229,7 +214,7 @@ def _capture(workshop_id, participant_id, save, message, anchor="", text_field=N
         if session.get("undo"):
             # An undo offered after an earlier page load is no longer the last entry.
             session["undo"] = None
-        return _saved_json(workshop_id, participant_id, saved, message)
+        return _saved_json(participant_id, saved, message)
     revision_id = saved.get("revision_id") if "kind" in saved else None
     return _saved(workshop_id, participant_id, message, revision_id, anchor)
 

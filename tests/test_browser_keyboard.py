@@ -118,6 +118,8 @@ def test_a_workshop_run_with_the_keyboard_alone(page, site):
     assert "Saved vote: Agree" in page.inner_text(first)
     assert is_focused(page, f"{first} button.vote-agree")
     assert "chosen" in page.get_attribute(f"{first} button.vote-agree", "class")
+    entries = page.inner_text("#entries")
+    assert "Vote" in entries and "Agree" in entries and "Correct" in entries
 
     # A comment on idea 2: open its details with Enter, type, save.
     tab_to(page, f"{second} summary", most=9)

@@ -28,8 +28,7 @@ def test_a_vote_saved_by_the_script_is_confirmed_with_its_undo_and_entry(app, ca
                               "participant_id": capture["participant_id"]}
     entry = answer["entry"]
     assert (entry["id"], entry["kind"], entry["vote"]) == (vote["id"], "vote", "agree")
-    assert entry["saved_vote"] == "Saved vote: Agree"
-    assert entry["edit_url"].endswith(f"/contributions/{vote['id']}")
+    assert entry["revision"] == 1
     # Nothing to keep for the next page: the answer sets no cookie.
     assert "Set-Cookie" not in response.headers
 
@@ -41,7 +40,7 @@ def test_a_changed_vote_from_the_script_is_a_revision_of_the_same_entry(app, cap
     second = post_json(capture, f"/ideas/{idea}/vote",
                        {"vote": "disagree", "submission_id": str(uuid.uuid4())}).get_json()
     assert second["entry"]["id"] == first["entry"]["id"]
-    assert second["entry"]["corrected"] == "corrected"
+    assert second["entry"]["revision"] == 2
     rows = contributions(app, capture, "kind = 'vote'")
     assert [r["vote"] for r in rows] == ["agree", "disagree"]
     assert rows[1]["replaces"] == rows[0]["revision_id"]
@@ -87,7 +86,11 @@ def test_the_capture_page_carries_what_the_script_needs(app, capture):
     assert 'src="/static/capture.js"' in html
     assert len(re.findall(r"<form [^>]*data-capture>", html)) == 1 + 2 * len(capture["ideas"])
     assert 'id="capture-status"' in html and 'role="status"' in html
-    assert '<template id="undo-template">' in html and '<template id="entry-template">' in html
+    assert '<template id="undo-template">' in html
+    # The words the script puts around a saved entry, in the page's language.
+    template = re.search(r'<template id="entry-template"([^>]*)>', html).group(1)
+    assert 'data-saved-vote="Saved vote: {vote}"' in template
+    assert 'data-edit-url="' + capture["workshop_url"] + '/contributions/%7Brecord%7D"' in template
 
 
 def test_a_save_in_place_retires_the_undo_an_earlier_page_offered(app, capture):

@@ -75,24 +75,32 @@
     announce(answer.message);
   }
 
-  function showEntry(entry) {
+  // The words around an entry come from the page, in its language.
+  function said(name) { return entryTemplate.getAttribute("data-" + name) || ""; }
+
+  function voteLabel(form, vote) {
+    var button = form.querySelector("button[name=vote][value='" + vote + "']");
+    return button ? button.textContent.trim() : vote;
+  }
+
+  function showEntry(form, entry) {
     var list = document.getElementById("entries-list");
     if (!list || !entryTemplate) { return; }
     var item = list.querySelector('[data-record="' + entry.id + '"]');
     var fresh = entryTemplate.content.firstElementChild.cloneNode(true);
     fresh.setAttribute("data-record", entry.id);
-    fresh.querySelector(".kind").textContent = entry.kind_label;
+    fresh.querySelector(".kind").textContent = said(entry.kind);
     var words = fresh.querySelector(".words");
     if (entry.kind === "vote") {
-      words.textContent = entry.vote_label;
+      words.textContent = voteLabel(form, entry.vote);
     } else {
       words.textContent = entry.text;
       if (entry.language) { words.setAttribute("lang", entry.language); }
     }
     fresh.querySelector(".translation").textContent = entry.translation ? "(" + entry.translation + ")" : "";
-    fresh.querySelector(".corrected").textContent = entry.corrected || "";
+    fresh.querySelector(".corrected").textContent = entry.revision > 1 ? said("corrected") : "";
     var link = fresh.querySelector("a.correct");
-    link.href = entry.edit_url;
+    link.href = said("edit-url").replace("%7Brecord%7D", encodeURIComponent(entry.id));
     if (item) {
       link.lastElementChild.textContent = item.querySelector("a .visually-hidden").textContent;
       list.replaceChild(fresh, item);
@@ -123,13 +131,13 @@
         button.classList.toggle("chosen", button.value === answer.entry.vote);
       });
       var saved = form.querySelector("p.meta");
-      if (saved) { saved.textContent = answer.entry.saved_vote; }
+      if (saved) { saved.textContent = said("saved-vote").replace("{vote}", voteLabel(form, answer.entry.vote)); }
     } else {
       form.querySelectorAll("textarea").forEach(function (box) { box.value = ""; });
       form.querySelectorAll("input[type=text]").forEach(function (box) { box.value = ""; });
     }
     if (answer.entry) {
-      showEntry(answer.entry);
+      showEntry(form, answer.entry);
       if (answer.entry.kind !== "idea") { markShown(form); }
     }
   }
