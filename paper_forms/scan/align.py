@@ -434,12 +434,17 @@ def _refine(
     limit: float | None = 1.5,
     rounds: int = 2,
     layout: bool = False,
+    settled: float = 0.1,
 ) -> np.ndarray | None:
     """The square's centre in image pixels (or, `layout`, in layout points) by its
     centroid, starting where h puts it and taken again about each result while it
-    still moves (a window off centre leans towards where it is off), at most `rounds`
-    times; None if it ends further than `limit` points from where h put it (for a
-    finder pattern: its window slipped)."""
+    still moves by `settled` points or more (a window off centre leans towards where
+    it is off), at most `rounds` times; None if it ends further than `limit` points
+    from where h put it (for a finder pattern: its window slipped).
+
+    Through an affine map, a centroid that moved less than half the square's `pad` had
+    the whole square and only paper round it in its window, wherever the window was:
+    it is exact, and `settled` may be that much."""
     x, y = square.centre
     for _ in range(rounds):
         centre = _centroid(image, h, square, x, y, fill)
@@ -447,7 +452,7 @@ def _refine(
             return None
         moved = np.hypot(centre[0] - x, centre[1] - y)
         x, y = centre
-        if moved < 0.1:
+        if moved < settled:
             break
     if limit is not None and np.hypot(x - square.centre[0], y - square.centre[1]) >= limit:
         return None
@@ -540,7 +545,7 @@ def _quick_pass(image, page, squares, qr_image, paper):
     h = fit_affine(qr_corners(page), qr_image)
     finders = []
     for square in finder_squares(page).values():
-        centre = _refine(image, h, square, paper)
+        centre = _refine(image, h, square, paper, settled=square.pad / 2)
         if centre is None:
             return None
         finders.append((square.centre, centre))
@@ -560,8 +565,8 @@ def _settle(image, h, square: Square, fill: int, rounds: int = 5):
     its last window to be a solid square with paper round it; None otherwise."""
     x, y = square.centre
     patch: list = []
-    # Coarsely (a quarter of the pixels) while the window still moves by much, to
-    # _CENTROID_SCALE for the last rounds.
+    # Coarsely (a quarter of the pixels) until the window holds the whole square (see
+    # _refine), then once more at _CENTROID_SCALE, centred, for the check.
     k = _SEARCH_SCALE
     for _ in range(rounds):
         centre = _centroid(image, h, square, x, y, fill, patch, k)
@@ -569,9 +574,9 @@ def _settle(image, h, square: Square, fill: int, rounds: int = 5):
             return None
         moved = np.hypot(centre[0] - x, centre[1] - y)
         x, y = centre
-        if moved < 0.1 and k == _CENTROID_SCALE:
+        if k == _CENTROID_SCALE and moved < 0.25:
             break
-        if moved < 0.5:
+        if moved < square.pad / 2:
             k = _CENTROID_SCALE
     else:
         return None
