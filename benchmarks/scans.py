@@ -19,7 +19,9 @@ peak of traced Python allocations (tracing slows the reader, so rates are then l
     python benchmarks/scans.py --pages 100 --workers 2
 
 Targets on the 2-core reference machine: at least 50 pages/s, at least a third of the
-bare loop's rate, and the PDF read in under 300 MB.
+bare loop's rate, and the PDF read in under 300 MB. The machine is shared, so each row
+ends with the load average (1 minute) when it was measured: the ratio to the bare
+loop, measured in the same run, and CPU ms/page are the steadier figures.
 """
 
 from __future__ import annotations
@@ -267,7 +269,7 @@ def main(argv=None) -> int:
         print(f"load average at the start: {load:.1f} (on {os.cpu_count()} cores)")
         header = (
             "input  reader    workers  pages/s  ratio to bare  CPU ms/page  peak RSS MB  "
-            "workers' RSS MB  tracemalloc MB"
+            "workers' RSS MB  tracemalloc MB  load"
         )
         print(header)
         print("-" * len(header))
@@ -278,7 +280,8 @@ def main(argv=None) -> int:
             print(
                 f"{name:5}  bare      {1:7}  {bare_rate:7.1f}  {1:13.2f}  "
                 f"{bare['cpu_ms_per_page']:11.1f}  "
-                f"{bare['peak_rss_mb']:11.0f}  {'-':>15}  {bare['tracemalloc_peak_mb']:14.1f}"
+                f"{bare['peak_rss_mb']:11.0f}  {'-':>15}  {bare['tracemalloc_peak_mb']:14.1f}  "
+                f"{os.getloadavg()[0]:4.1f}"
             )
             best = 0.0
             for workers in args.workers:
@@ -290,7 +293,7 @@ def main(argv=None) -> int:
                     f"{name:5}  ours      {workers:7}  {rate:7.1f}  {rate / bare_rate:13.2f}  "
                     f"{ours['cpu_ms_per_page']:11.1f}  "
                     f"{ours['peak_rss_mb']:11.0f}  {ours['worker_peak_rss_mb']:15.0f}  "
-                    f"{ours['tracemalloc_peak_mb']:14.1f}"
+                    f"{ours['tracemalloc_peak_mb']:14.1f}  {os.getloadavg()[0]:4.1f}"
                 )
                 best = max(best, rate)
                 if name == "pdf":

@@ -1,5 +1,11 @@
 """Fitting a page to its layout: a homography from layout points (PDF points) to pixels.
 
+First, quickly: the centres of the code's three finder patterns, measured through its
+corners, give an affine estimate good to about a point across a flat page, and each
+corner mark is taken where that puts it, as the centroid of a window round it, checked
+to be a solid square (see _quick_pass). That is every flatbed scan. When any of it
+fails (a photo's perspective, a mark covered), the search below is made.
+
 The QR code's four corners (from zxing-cpp) give a first, affine estimate. Each printed
 corner mark is then looked for where that estimate puts it, nearest first, in a window
 that grows with the distance from what is already known, and the estimate is refitted
