@@ -69,32 +69,35 @@ class Fit:
 # -- geometry -----------------------------------------------------------------------------
 
 
-def _normaliser(points: np.ndarray) -> np.ndarray:
+def _normalised(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Points moved to their centroid and scaled to a mean distance of sqrt(2) from it
+    (Hartley's normalisation), with that centre and scale."""
     centre = points.mean(axis=0)
-    spread = np.sqrt(((points - centre) ** 2).sum(axis=1)).mean() or 1.0
+    moved = points - centre
+    spread = np.sqrt((moved**2).sum(axis=1)).mean() or 1.0
     k = np.sqrt(2) / spread
-    return np.array([[k, 0, -k * centre[0]], [0, k, -k * centre[1]], [0, 0, 1]])
+    return moved * k, centre, k
 
 
 def fit_homography(src, dst, weights=None) -> np.ndarray:
     """The homography taking src points to dst points: weighted least squares (DLT on
     normalised coordinates). At least four points, not three on a line."""
-    src, dst = np.asarray(src, float), np.asarray(dst, float)
-    ts, td = _normaliser(src), _normaliser(dst)
-    s = apply(ts, src)
-    d = apply(td, dst)
-    n = len(src)
-    w = np.ones(n) if weights is None else np.asarray(weights, float)
-    a = np.zeros((2 * n, 9))
+    s, cs, ks = _normalised(np.asarray(src, float))
+    d, cd, kd = _normalised(np.asarray(dst, float))
+    n = len(s)
     x, y, u, v = s[:, 0], s[:, 1], d[:, 0], d[:, 1]
-    a[0::2, 0:3] = np.stack([-x, -y, -np.ones(n)], axis=1)
-    a[0::2, 6:9] = np.stack([u * x, u * y, u], axis=1)
-    a[1::2, 3:6] = np.stack([-x, -y, -np.ones(n)], axis=1)
-    a[1::2, 6:9] = np.stack([v * x, v * y, v], axis=1)
-    a *= np.repeat(w, 2)[:, None]
-    _, _, vt = np.linalg.svd(a)
-    h = vt[-1].reshape(3, 3)
-    h = np.linalg.inv(td) @ h @ ts
+    a = np.zeros((2 * n, 9))
+    a[0::2, 0], a[0::2, 1], a[0::2, 2] = -x, -y, -1.0
+    a[0::2, 6], a[0::2, 7], a[0::2, 8] = u * x, u * y, u
+    a[1::2, 3], a[1::2, 4], a[1::2, 5] = -x, -y, -1.0
+    a[1::2, 6], a[1::2, 7], a[1::2, 8] = v * x, v * y, v
+    if weights is not None:
+        a *= np.repeat(np.asarray(weights, float), 2)[:, None]
+    h = np.linalg.svd(a)[2][-1].reshape(3, 3)
+    # Undo the normalisations: h' = inverse(Td) @ h @ Ts.
+    ts = np.array([[ks, 0, -ks * cs[0]], [0, ks, -ks * cs[1]], [0, 0, 1]])
+    td_inverse = np.array([[1 / kd, 0, cd[0]], [0, 1 / kd, cd[1]], [0, 0, 1]])
+    h = td_inverse @ h @ ts
     return h / h[2, 2]
 
 

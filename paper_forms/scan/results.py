@@ -94,9 +94,9 @@ class PageResult:
     #: The name of the exception behind an 'error' (EmptyFile, DamagedFile, ...).
     error_type: str | None = None
     file_sha256: str | None = None
-    #: SHA-256 of the decoded page as it was searched for its code (grey, reduced to
-    #: 1000-2000 pixels on the long side; its size and pixels): the same scan read
-    #: again, from any file it is in, gives the same hash.
+    #: SHA-256 of the decoded page, grey and reduced (the copy searched for its code,
+    #: 1000-2000 pixels on the long side, in averages of 4 x 4; its size and pixels):
+    #: the same scan read again, from any file it is in, gives the same hash.
     page_sha256: str | None = None
     #: The code's text as read, whatever it says.
     code: str | None = None
