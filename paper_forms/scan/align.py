@@ -144,6 +144,11 @@ def rectify(
 #: How far (pixels) an affine map may stray from the homography over a rectangle and
 #: still stand in for it: Pillow samples an affine map several times faster.
 AFFINE_TOLERANCE = 0.25
+#: Where over a rectangle (as shares of its width and height) the two are compared:
+#: the three corners the affine map is taken through first.
+_GRID = np.array(
+    [(0, 0), (1, 0), (0, 1), (1, 1), (0.5, 0.5), (0.5, 0), (0, 0.5), (1, 0.5), (0.5, 1)]
+)
 
 
 def sample(
@@ -161,11 +166,15 @@ def sample(
     to_layout = np.array([[1 / scale, 0, rect.x], [0, -1 / scale, rect.top], [0, 0, 1]])
     m = h @ to_layout
     m = m / m[2, 2]
-    grid = np.array([(x, y) for x in (0, width / 2, width) for y in (0, height / 2, height)])
+    # The affine map through three corners, checked at the fourth, the centre and the
+    # middle of each side.
+    grid = _GRID * (width, height)
     target = apply(m, grid)
-    affine = fit_affine(grid, target)
-    if np.abs(apply(affine, grid) - target).max() <= AFFINE_TOLERANCE:
-        method, data = Image.Transform.AFFINE, tuple(affine[:2].flatten())
+    origin = target[0]
+    across, down = (target[1] - origin) / width, (target[2] - origin) / height
+    if np.abs(origin + grid @ np.array([across, down]) - target).max() <= AFFINE_TOLERANCE:
+        method = Image.Transform.AFFINE
+        data = (across[0], down[0], origin[0], across[1], down[1], origin[1])
         resample = Image.Resampling.NEAREST
     else:
         method, data = Image.Transform.PERSPECTIVE, tuple(m.flatten()[:8])
