@@ -574,3 +574,43 @@ def m0006_scans(db: Database) -> None:
                 f"create trigger sync_log_{table}{suffix} after {event} on {table} when {when}"
                 f" begin insert into changes (tbl, key) values ('{table}', {key}); end"
             )
+
+
+@migrations(name="0007_export_indexes")
+def m0007_export_indexes(db: Database) -> None:
+    """What the exports read, laid out for how they read it.
+
+    Exports list rows by ``created_at, revision``: an index in that order lets them
+    stream without sorting every row first. Each exported row asks whether a later
+    revision replaces it: only corrections have ``replaces``, so the index holds only
+    them and the question is answered from a page or two. A participant's code comes
+    with their id from the index alone. And the hub looks up the batch that brought
+    each row by the row's key: ``received`` is keyed by that key first (it was by the
+    table's name, the same for every row of an export).
+    """
+    _run_script(
+        db,
+        """
+        create index contributions_created on contributions(created_at, revision);
+        create index participants_created on participants(created_at, revision);
+        create index exposures_created on exposures(created_at);
+        drop index contributions_replaces;
+        create index contributions_replaces on contributions(replaces)
+            where replaces is not null;
+        drop index participants_replaces;
+        create index participants_replaces on participants(replaces)
+            where replaces is not null;
+        drop index participants_id;
+        create index participants_id on participants(id, code, revision_id);
+        create table received_by_key (
+            tbl text not null,
+            key text not null,
+            batch_id text not null,
+            primary key (key, tbl)
+        ) without rowid;
+        insert into received_by_key (tbl, key, batch_id)
+            select tbl, key, batch_id from received order by key, tbl;
+        drop table received;
+        alter table received_by_key rename to received;
+        """,
+    )
