@@ -1,0 +1,152 @@
+"""The hub's merged exports: rows in created order from an index, latest revisions only,
+the same CSV from the sqlite3 shell and from Python, and the schema that makes them fast."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import sqlite3
+
+import pytest
+from sync_support import capture, context, enrol_laptop, make_hub, transport
+
+from engage.db import connect, migrate
+from engage.migrations import migrations
+from engage.sync import exports, laptop
+
+
+def export_rows(database: str, table: str, monkeypatch, shell: str, **options) -> list[dict]:
+    monkeypatch.setenv("ENGAGE_EXPORT_SHELL", shell)
+    text = b"".join(c if isinstance(c, bytes) else c.encode() for c in
+                    exports.stream(database, table, "csv", **options)).decode()
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+PATHS = ["0"] + (["1"] if shutil.which("sqlite3") else [])
+
+
+@pytest.fixture(scope="module")
+def hub_of_two(tmp_path_factory):
+    """A hub that received the later laptop's rows first: the order rows were stored in
+    is not the order they were made in."""
+    tmp = tmp_path_factory.mktemp("two")
+    hub_app = make_hub(tmp / "hub")
+    first = enrol_laptop(tmp / "first", hub_app, "First laptop")
+    second = enrol_laptop(tmp / "second", hub_app, "Second laptop")
+    capture(first, participants=2, seed=1)
+    capture(second, participants=2, seed=2)
+    for lap in (second, first):
+        with context(lap):
+            laptop.push(transport=transport(hub_app))
+    return hub_app, first, second
+
+
+@pytest.mark.parametrize("shell", PATHS)
+def test_hub_exports_rows_in_the_order_they_were_made(hub_of_two, monkeypatch, shell):
+    hub_app, first, second = hub_of_two
+    database = hub_app.config["DATABASE"]
+    for table in ("contributions", "participants"):
+        rows = export_rows(database, table, monkeypatch, shell)
+        made = [(r["created_at"], int(r["revision"])) for r in rows]
+        assert made == sorted(made), table
+        laptops = [r["sync_laptop"] for r in rows]
+        assert laptops == sorted(laptops, key=["First laptop", "Second laptop"].index), table
+    with sqlite3.connect(database) as db:
+        stored = [r[0] for r in db.execute(
+            "select d.name from contributions c join received r on r.key = c.revision_id"
+            " join batches b on b.batch_id = r.batch_id join devices d on d.id = b.device_id"
+            " order by c.rowid")]
+    assert stored[0] == "Second laptop"  # stored in the other order
+
+
+def test_exports_stream_from_the_index_without_sorting(hub_of_two):
+    hub_app, _, _ = hub_of_two
+    db = connect(hub_app.config["DATABASE"])
+    try:
+        for table in ("contributions", "participants", "exposures"):
+            for as_text in (False, True):
+                sql, params = exports.select(table, as_text=as_text)
+                plan = " | ".join(r[3] for r in db.execute(f"explain query plan {sql}", params))
+                assert "TEMP B-TREE" not in plan, (table, plan)
+                assert "USING INDEX" in plan.split(" | ")[0], (table, plan)
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("shell", PATHS)
+def test_hub_exports_latest_revisions_unless_all_are_asked_for(hub_of_two, monkeypatch, shell):
+    hub_app, first, second = hub_of_two
+    database = hub_app.config["DATABASE"]
+    latest = export_rows(database, "contributions", monkeypatch, shell)
+    every = export_rows(database, "contributions", monkeypatch, shell, all_revisions=True)
+    ideas = [r for r in latest if r["kind"] == "idea"]
+    assert len(ideas) == 4 and all(", " in r["text"] and r["revision"] == "2" for r in ideas)
+    assert len(every) == len(latest) + 4
+    # The participant's code comes from their latest revision (consent made a second).
+    assert all(r["participant_code"] for r in latest)
+    assert all(r["sync_batch_id"] and r["sync_via"] == "network" and r["sync_received_at"]
+               for r in every)
+    people = export_rows(database, "participants", monkeypatch, shell)
+    assert len(people) == 4 and all(r["consent"] == "1" for r in people)
+
+
+def test_shell_and_python_give_the_same_rows(hub_of_two, monkeypatch):
+    if not shutil.which("sqlite3"):
+        pytest.skip("no sqlite3 shell")
+    hub_app, _, _ = hub_of_two
+    database = hub_app.config["DATABASE"]
+    for table in exports.TABLES:
+        assert (export_rows(database, table, monkeypatch, "1")
+                == export_rows(database, table, monkeypatch, "0")), table
+
+
+AWKWARD = ["plain", "", None, "a, b", 'say "hi"', "two\nlines", "cr\ronly", "crlf\r\nend",
+           '"', ",", "  spaced  ", "Chciałabym wizytę", "None", 7, 0, -3]
+
+
+def reference_csv(rows: list[tuple], header: list[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("columns", [1, 2, 5])
+def test_python_csv_is_what_the_csv_module_writes(columns):
+    db = sqlite3.connect(":memory:")
+    names = [f"c{n}" for n in range(columns)]
+    db.execute(f"create table t ({', '.join(names)})")
+    rows = [tuple(AWKWARD[(i * 7 + k) % len(AWKWARD)] for k in range(columns))
+            for i in range(5000)]
+    rows += [tuple("x" for _ in range(columns))] * 3000  # whole chunks needing no quotes
+    db.executemany(f"insert into t values ({', '.join('?' * columns)})", rows)
+    sql = "select * from t order by rowid"
+    expected = reference_csv(db.execute(sql).fetchall(), names)
+    assert "".join(exports.csv_chunks(db.execute(sql))) == expected
+    as_text = exports.text_select(db, sql)
+    assert "".join(exports.csv_chunks(db.execute(as_text))) == expected
+
+
+def test_migration_0007_keys_received_by_row_and_keeps_every_row(tmp_path):
+    db = connect(tmp_path / "old.db")
+    migrations.apply(db, stop_before="0007_export_indexes")
+    db.execute("insert into received (tbl, key, batch_id) values ('contributions', 'k1', 'b1'),"
+               " ('participants', 'k1', 'b1'), ('contributions', 'k2', 'b2')")
+    db.conn.commit()
+    migrate(db)
+    assert sorted(db.execute("select tbl, key, batch_id from received").fetchall()) == [
+        ("contributions", "k1", "b1"), ("contributions", "k2", "b2"),
+        ("participants", "k1", "b1")]
+    assert [r[0] for r in db.execute("select name from pragma_index_info("
+                                     "(select name from pragma_index_list('received')"
+                                     " where origin = 'pk'))")] == ["key", "tbl"]
+    indexes = {r[0]: r[1] for r in db.execute(
+        "select name, sql from sqlite_master where type = 'index' and sql is not null")}
+    assert "contributions(created_at, revision)" in indexes["contributions_created"]
+    assert "participants(created_at, revision)" in indexes["participants_created"]
+    for table in ("contributions", "participants"):
+        assert "where replaces is not null" in indexes[f"{table}_replaces"]
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("insert into received (tbl, key, batch_id) values ('contributions', 'k1', 'b9')")
