@@ -195,7 +195,6 @@ def _measure_group(patches: np.ndarray, width: float, height: float, page=None) 
     n, rows, cols = patches.shape
     k = SCALE
     g = _geometry(width, height, rows, cols)
-    ys, xs, stroke = g.ys, g.xs, g.stroke
     across_y, across_y2, across_x, across_x2 = g.across
     span_x, span_y, sides = g.span_x, g.span_y, g.sides
     flat = patches.reshape(n, -1)
@@ -215,28 +214,20 @@ def _measure_group(patches: np.ndarray, width: float, height: float, page=None) 
     # full, a line the fit has put a point or more away does not count at all.
     outline = np.stack(
         [
-            d[:, across_y][:, :, span_x].max(axis=1).mean(axis=1),
-            d[:, across_y2][:, :, span_x].max(axis=1).mean(axis=1),
-            d[:, span_y][:, :, across_x].max(axis=2).mean(axis=1),
-            d[:, span_y][:, :, across_x2].max(axis=2).mean(axis=1),
+            d[:, across_y, span_x].max(axis=1).mean(axis=1),
+            d[:, across_y2, span_x].max(axis=1).mean(axis=1),
+            d[:, span_y, across_x].max(axis=2).mean(axis=1),
+            d[:, span_y, across_x2].max(axis=2).mean(axis=1),
         ],
         axis=1,
     ).min(axis=1)
     # Where each side's line really is: the peak of the darkness averaged along the
     # side, within SEARCH points of where the fit puts it, against where it should be.
     offsets = []
-    for profile_axis, across, span, expected in (
-        (1, ys, span_x, stroke / 2),
-        (1, ys, span_x, height - stroke / 2),
-        (2, xs, span_y, stroke / 2),
-        (2, xs, span_y, width - stroke / 2),
-    ):
-        near = np.flatnonzero(np.abs(across - expected) <= SEARCH)
-        if profile_axis == 1:
-            profile = d[:, near][:, :, span].mean(axis=2)
-        else:
-            profile = d[:, span][:, :, near].mean(axis=1)
-        offsets.append(np.abs(_peak(profile, across[near]) - expected))
+    for i, (near, positions, expected) in enumerate(g.near):
+        # The top and bottom lines' profiles run down rows, the sides' along columns.
+        profile = d[:, near, span_x].mean(axis=2) if i < 2 else d[:, span_y, near].mean(axis=1)
+        offsets.append(np.abs(_peak(profile, positions) - expected))
     # The second worst side: the fit being out moves two sides at least (a shift both
     # sides across it, a stretch both ends), a neighbour's crossing-out beside one side
     # only that one.
@@ -281,10 +272,15 @@ class _Geometry:
     inner_at: np.ndarray
     inner_box: tuple[int, int, int, int]
     ring_at: np.ndarray
-    across: tuple[np.ndarray, ...]
-    span_x: np.ndarray
-    span_y: np.ndarray
+    #: Slices of rows or columns (all the same run): across each side's printed line,
+    #: and along the box between its outlines.
+    across: tuple[slice, ...]
+    span_x: slice
+    span_y: slice
     sides: tuple[np.ndarray, ...]
+    #: For each side: the rows or columns within SEARCH of its line, their positions
+    #: (points), and where the line should be.
+    near: tuple[tuple[slice, np.ndarray, float], ...]
 
 
 @functools.lru_cache(maxsize=64)
@@ -308,11 +304,20 @@ def _geometry(width: float, height: float, rows: int, cols: int) -> _Geometry:
     # The printed outline's four sides: bands across the stroke, 0.6 pt wider each way.
     band = (-0.6, stroke + 0.6)
     across = (
-        np.flatnonzero((ys >= band[0]) & (ys <= band[1])),
-        np.flatnonzero((ys >= height - band[1]) & (ys <= height - band[0])),
-        np.flatnonzero((xs >= band[0]) & (xs <= band[1])),
-        np.flatnonzero((xs >= width - band[1]) & (xs <= width - band[0])),
+        _run((ys >= band[0]) & (ys <= band[1])),
+        _run((ys >= height - band[1]) & (ys <= height - band[0])),
+        _run((xs >= band[0]) & (xs <= band[1])),
+        _run((xs >= width - band[1]) & (xs <= width - band[0])),
     )
+    near = []
+    for positions, expected in (
+        (ys, stroke / 2),
+        (ys, height - stroke / 2),
+        (xs, stroke / 2),
+        (xs, width - stroke / 2),
+    ):
+        run = _run(np.abs(positions - expected) <= SEARCH)
+        near.append((run, positions[run], expected))
     along_x = (xs[None, :] >= 0) & (xs[None, :] <= width)
     along_y = (ys[:, None] >= 0) & (ys[:, None] <= height)
     sides = (
@@ -331,10 +336,18 @@ def _geometry(width: float, height: float, rows: int, cols: int) -> _Geometry:
         inner_box=(int(r0), int(r1), int(c0), int(c1)),
         ring_at=np.flatnonzero(ring),
         across=across,
-        span_x=np.flatnonzero((xs >= stroke) & (xs <= width - stroke)),
-        span_y=np.flatnonzero((ys >= stroke) & (ys <= height - stroke)),
+        span_x=_run((xs >= stroke) & (xs <= width - stroke)),
+        span_y=_run((ys >= stroke) & (ys <= height - stroke)),
         sides=tuple(np.flatnonzero(side) for side in sides),
+        near=tuple(near),
     )
+
+
+def _run(mask: np.ndarray) -> slice:
+    """The one run of True in a 1-d mask, as a slice (a view where indices would copy)."""
+    at = np.flatnonzero(mask)
+    assert len(at) and at[-1] - at[0] + 1 == len(at), "not one run"
+    return slice(int(at[0]), int(at[-1]) + 1)
 
 
 def _percentile(values: np.ndarray, q: float) -> np.ndarray:
