@@ -19,8 +19,8 @@ batch, how and when it came, and from which laptop. It is written by the sqlite3
 when one is installed (as here), else by Python's csv module; both are timed.
 
 Targets: the push within 3 times the bare insert; the CSV export within 2 times the
-sqlite3 dump. Afterwards the hub's contributions are checked against the laptops', and
-the two CSV files against each other.
+sqlite3 dump. Afterwards the hub's contributions are checked against the laptops', the
+two CSV files against each other, and the export for its order (created_at, revision).
 """
 
 from __future__ import annotations
@@ -255,6 +255,9 @@ def main(argv=None) -> int:
             shell_rows = list(csv.reader(shell_file))
             same = shell_rows == list(csv.reader(python_file))
         exported = len(shell_rows) - 1 if same else -1
+        made, revision = shell_rows[0].index("created_at"), shell_rows[0].index("revision")
+        order = [(r[made], int(r[revision])) for r in shell_rows[1:]]
+        in_order = order == sorted(order)
     finally:
         hub.kill()
         hub.wait(timeout=30)
@@ -276,10 +279,11 @@ def main(argv=None) -> int:
     print(f"  (the same export without the sqlite3 shell, by Python's csv module: "
           f"{python_seconds:.2f} s, ratio {python_seconds / dump_seconds:.2f})")
     print(f"load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    ok = (on_hub == total and conflicts == 0 and exported == total
+    ok = (on_hub == total and conflicts == 0 and exported == total and in_order
           and push_ratio <= TARGET_PUSH_RATIO and export_ratio <= TARGET_EXPORT_RATIO)
     print(f"on the hub: {on_hub:,} contributions, {conflicts} conflicts; exported {exported:,}"
-          f" rows -> {'OK' if ok else 'MISSED'}")
+          f" rows{' in created order' if in_order else ' OUT OF ORDER'}"
+          f" -> {'OK' if ok else 'MISSED'}")
     return 0 if ok else 1
 
 
