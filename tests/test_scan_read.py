@@ -288,3 +288,26 @@ def test_a_600_dpi_scan_is_decoded_at_a_quarter(printed, lookup, tmp_path):
     assert 145 < result.dpi < 155
     answers = {a.key: a.value for a in result.answers}
     assert answers["consent"] == "given" and answers["evening"] == "unsure"
+
+
+def test_the_fit_comes_back_with_the_result(printed, lookup):
+    """PageResult.homography takes layout points to the pixels of the page as read: a
+    caller cuts out boxes through it, on a turned page too, without fitting it again
+    (each box's printed outline is where it puts it; a point off, it is not)."""
+    from paper_forms.scan import marks
+
+    page_layout = printed.layout.page(1, 1)
+    scan = make_scan(printed, 1, 1, 5, dpi=200, how="scanner", turns=1, kinds=None, written=None)
+    result = read_image(scan.image, lookup)
+    assert result.status == "read", result.reason
+    h = np.asarray(result.homography)
+    assert h.shape == (3, 3)
+    grey = scan.image.convert("L")
+    inks = marks.measure(grey, h, page_layout.boxes)
+    assert all(ink.outline > 0.3 and ink.offset < 0.5 for ink in inks)
+    point_off = np.array([[1, 0, 200 / 72], [0, 1, 0], [0, 0, 1.0]]) @ h
+    inks = marks.measure(grey, point_off, page_layout.boxes)
+    measured = [ink for ink in inks if ink.light <= marks.OFFSET_LIGHT]  # not too inked
+    assert measured and all(ink.offset > 0.5 for ink in measured)
+    back = read_image(make_back(printed, 6).image, lookup)
+    assert back.status == "blank" and back.homography is None
