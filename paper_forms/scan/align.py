@@ -578,9 +578,10 @@ def _quick_pass(image, page, squares, qr_image, paper):
 
 
 def _settle(image, h, square: Square, fill: int, rounds: int = 5):
-    """The square's centre (layout points) by its centroid, taken again until it moves
-    less than 0.1 pt, no further than QUICK_REACH from where h puts it, and checked in
-    its last window to be a solid square with paper round it; None otherwise."""
+    """The square's centre (layout points) by its centroid, taken again until it has
+    settled (in a window at _CENTROID_SCALE that moved it less than 0.25 pt), no
+    further than QUICK_REACH from where h puts it, and checked in that window to be a
+    solid square with paper round it; None otherwise."""
     x, y = square.centre
     patch: list = []
     # Coarsely (a quarter of the pixels) until the window holds the whole square (see
