@@ -273,7 +273,7 @@ def main(argv=None) -> int:
         )
         print(header)
         print("-" * len(header))
-        ok = True
+        rates, ratios, memories = [], [], []
         for name, source in (("jpeg", jpegs), ("pdf", pdf)):
             bare = run("bare", source, folder, 1, folder, args.tracemalloc)
             bare_rate = bare["pages"] / bare["seconds"]
@@ -288,7 +288,9 @@ def main(argv=None) -> int:
                 ours = run("ours", source, folder, workers, folder, args.tracemalloc)
                 rate = ours["pages"] / ours["seconds"]
                 assert ours["statuses"] == {"read": args.pages}, ours["statuses"]
-                memory = max(ours["peak_rss_mb"], ours["worker_peak_rss_mb"])
+                # The main process and every worker at its peak at once: the most the
+                # reading can have held.
+                memory = ours["peak_rss_mb"] + workers * ours["worker_peak_rss_mb"]
                 print(
                     f"{name:5}  ours      {workers:7}  {rate:7.1f}  {rate / bare_rate:13.2f}  "
                     f"{ours['cpu_ms_per_page']:11.1f}  "
@@ -297,13 +299,17 @@ def main(argv=None) -> int:
                 )
                 best = max(best, rate)
                 if name == "pdf":
-                    ok = ok and memory < 300
-            ok = ok and best >= 50 and best >= bare_rate / 3
-        print(
-            "targets met"
-            if ok
-            else "TARGETS MISSED: >= 50 pages/s, >= 1/3 of bare, PDF under 300 MB"
+                    memories.append(memory)
+            rates.append(best)
+            ratios.append(best / bare_rate)
+        targets = (
+            (f"at least 50 pages/s (best of each input: {min(rates):.1f})", min(rates) >= 50),
+            (f"at least 1/3 of bare (best of each input: {min(ratios):.2f})", min(ratios) >= 1 / 3),
+            (f"PDF under 300 MB, all processes (most: {max(memories):.0f})", max(memories) < 300),
         )
+        for target, met in targets:
+            print(f"{'met' if met else 'MISSED':6}  {target}")
+        ok = all(met for _, met in targets)
     return 0 if ok else 1
 
 
