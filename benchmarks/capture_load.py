@@ -82,8 +82,12 @@ BARE_APP = textwrap.dedent(
 # --- server processes ---------------------------------------------------------------
 
 
-def start_engage(instance: Path, port: int, threads: int, log: Path) -> subprocess.Popen:
-    return server_support.start(instance, port, log, "--threads", str(threads))
+def start_engage(instance: Path, port: int, threads: int, log: Path,
+                 processes: int | None = None) -> subprocess.Popen:
+    options = ["--threads", str(threads)]
+    if processes:
+        options += ["--processes", str(processes)]
+    return server_support.start(instance, port, log, *options)
 
 
 def start_bare(workdir: Path, port: int, threads: int, log: Path) -> subprocess.Popen:
@@ -422,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--threads", type=int, default=8, help="server threads (both servers)")
     parser.add_argument("--participants", type=int, default=20, help="participants")
+    parser.add_argument("--server-processes", type=int,
+                        help="engage's server processes (default: run.py's, one per core)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-bare", action="store_true", help="do not measure bare waitress")
     parser.add_argument("--keep", action="store_true", help="keep the temporary instance")
@@ -448,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     engage_cli(instance, "users", "add", USERNAME, "--role", "facilitator", stdin=PASSWORD + "\n")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start_engage(instance, port, args.threads, log)
+    server = start_engage(instance, port, args.threads, log, args.server_processes)
     try:
         workshop = prepare_workshop(base, instance, args.participants)
         engage = drive(base, "engage", args, workshop, server.pid)
