@@ -82,7 +82,9 @@ def run(sock: socket.socket, *, instance: str, hub: bool, threads: int, processe
     args = (sock, instance, hub, threads)
 
     def start() -> mp.Process:
-        worker = ctx.Process(target=_worker, args=args, name="engage-worker", daemon=True)
+        # Not a daemon, so a worker may start processes of its own (a pool reading scans);
+        # it ends with the parent through _exit_with_parent, or is stopped below.
+        worker = ctx.Process(target=_worker, args=args, name="engage-worker")
         worker.start()
         return worker
 
