@@ -9,9 +9,12 @@ drops it when a process dies, so a killed server never leaves it held.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
+
+log = logging.getLogger("engage")
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import ctypes
@@ -55,20 +58,32 @@ else:
 
 class WriteLock:
     """Exclusive between threads (a ``threading.Lock``) and between processes (a lock
-    on ``path``). One per database file per process."""
+    on ``path``). One per database file per process.
+
+    The file lock only makes waiting cheaper: SQLite's own lock keeps writers apart in
+    any case. So where the file cannot be locked, this says so once in the log and goes
+    on with the thread lock alone, rather than refuse every save."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._threads = threading.Lock()
         self._fd: int | None = None
+        self._usable = True
+        self._held = False
 
     def acquire(self, timeout: float = -1) -> bool:
         if not self._threads.acquire(timeout=timeout):
             return False
         try:
-            if self._fd is None:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            _lock(self._fd)
+            if self._usable:
+                if self._fd is None:
+                    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                _lock(self._fd)
+                self._held = True
+        except OSError as error:
+            self._usable = False
+            log.warning("cannot lock %s (%s); writers wait on SQLite's lock alone",
+                        self.path, error)
         except BaseException:
             self._threads.release()
             raise
@@ -76,6 +91,8 @@ class WriteLock:
 
     def release(self) -> None:
         try:
-            _unlock(self._fd)
+            if self._held:
+                self._held = False
+                _unlock(self._fd)
         finally:
             self._threads.release()

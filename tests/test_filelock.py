@@ -60,3 +60,20 @@ def test_threads_of_one_process_take_turns(tmp_path):
     lock.release()
     assert lock.acquire(timeout=0.05)
     lock.release()
+
+
+def test_where_files_cannot_be_locked_saves_go_on_with_sqlites_lock(tmp_path, monkeypatch,
+                                                                     caplog):
+    import engage.filelock
+
+    def refuse(fd):
+        raise OSError("locking not supported here")
+
+    monkeypatch.setattr(engage.filelock, "_lock", refuse)
+    lock = WriteLock(tmp_path / "db-write.lock")
+    assert lock.acquire()
+    assert not lock.acquire(timeout=0.05)  # threads still take turns
+    lock.release()
+    assert lock.acquire()
+    lock.release()
+    assert [r.message for r in caplog.records if "cannot lock" in r.message]
