@@ -9,8 +9,9 @@ class Defaults:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
-    # A sign-in lasts 12 hours from when it was made, not from each request: a save
-    # then sends no new cookie, which keeps saves cheap, and a day's workshop fits.
+    # A sign-in lasts 12 hours from the last change to the session (signing in, a page
+    # that left a message), not from each request: a save in place then sends no new
+    # cookie, which keeps saves cheap, and a day's workshop fits.
     SESSION_REFRESH_EACH_REQUEST = False
     WTF_CSRF_TIME_LIMIT = None  # a workshop page may stay open all afternoon
     MAX_CONTENT_LENGTH = 1 * 1024 * 1024

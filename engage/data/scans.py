@@ -1156,12 +1156,17 @@ def read_by_eye(page_id: str, workshop_id: str | None, *, by: str | None, form_i
 # -- review --------------------------------------------------------------------------------
 
 
-def review_counts(workshop_id: str) -> dict:
+def _queue_counts(table: str, still_open: str, workshop_id: str) -> dict:
+    """How many items a queue has for this workshop, and how many are still to do."""
     row = get_db().execute(
-        "select count(*), sum(decided_at is null) from review_items where workshop_id = ?",
+        f"select count(*), sum({still_open}) from {table} where workshop_id = ?",  # noqa: S608
         [workshop_id],
     ).fetchone()
     return {"total": row[0], "open": row[1] or 0, "done": row[0] - (row[1] or 0)}
+
+
+def review_counts(workshop_id: str) -> dict:
+    return _queue_counts("review_items", "decided_at is null", workshop_id)
 
 
 _REVIEW_ITEM = (
@@ -1280,11 +1285,7 @@ def decide_review(workshop_id: str, item_id: str, decision: str, *, by: str | No
 
 
 def transcription_counts(workshop_id: str) -> dict:
-    row = get_db().execute(
-        "select count(*), sum(status = 'queued') from transcriptions where workshop_id = ?",
-        [workshop_id],
-    ).fetchone()
-    return {"total": row[0], "open": row[1] or 0, "done": row[0] - (row[1] or 0)}
+    return _queue_counts("transcriptions", "status = 'queued'", workshop_id)
 
 
 _TRANSCRIPTION = (
