@@ -15,10 +15,11 @@ from flask import Flask, current_app, g
 from sqlite_utils.utils import dedupe_keys
 
 from .filelock import WriteLock
+from .walsync import WalSync, can_flush
 
 _migrate_lock = threading.Lock()
-_write_locks: dict[str, WriteLock] = {}
-_write_locks_guard = threading.Lock()
+_shared: dict[tuple[str, str], WriteLock | WalSync] = {}
+_shared_guard = threading.Lock()
 BUSY_TIMEOUT_SECONDS = 30
 POOL_SIZE = 16  # connections kept open per app; more than the server's threads
 
@@ -50,6 +51,8 @@ class Database(sqlite_utils.Database):
     """
 
     write_lock: WriteLock | None = None
+    wal_sync: WalSync | None = None
+    _durable_changes = 0
 
     def query(self, sql: str, params=None):
         """Rows as dicts. A plain SELECT runs as it is: sqlite-utils wraps every query
@@ -85,31 +88,54 @@ class Database(sqlite_utils.Database):
         finally:
             if lock is not None:
                 lock.release()
+        # Outside the lock, so the next writer goes on while this one waits for the disk.
+        self.make_durable(force=True)
+
+    def make_durable(self, force: bool = False) -> None:
+        """Wait until what this connection has committed is on the disk (see walsync).
+        Without ``force``, only if it has changed rows since it last waited."""
+        if self.wal_sync is None:
+            return
+        changes = self.conn.total_changes
+        if force or changes != self._durable_changes:
+            self.wal_sync.sync()
+            self._durable_changes = changes
+
+    def close(self) -> None:
+        self.make_durable()
+        super().close()
 
 
-def _write_lock(path: str | Path) -> WriteLock | None:
-    """One lock per database file, shared by every connection to it in this process,
-    and through a lock file beside it with the server's other processes."""
-    if str(path) == ":memory:":
-        return None
-    key = str(Path(path).resolve())
-    with _write_locks_guard:
-        if key not in _write_locks:
-            _write_locks[key] = WriteLock(key + "-write.lock")
-        return _write_locks[key]
+def _per_file(kind: str, path: str, make):
+    """One of ``make(path)`` per database file in this process, shared by every
+    connection to it: its write lock (through a lock file beside it, also shared with
+    the server's other processes) and the flushes of its log."""
+    key = (kind, path)
+    with _shared_guard:
+        if key not in _shared:
+            _shared[key] = make(path)
+        return _shared[key]
 
 
 def connect(path: str | Path) -> Database:
     """Open the database with the pragmas that make an acknowledged save durable.
 
-    WAL lets readers carry on during writes; synchronous=FULL syncs the log on every
-    commit, so a save confirmed on screen survives a power cut.
+    WAL lets readers carry on during writes. A transaction's log is flushed to the disk
+    before it is acknowledged: by this process's group commit (walsync) where it can
+    open the log itself, else by SQLite inside each commit (synchronous=FULL). Either
+    way a save confirmed on screen survives a power cut.
     """
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
     db = Database(conn, execute_plugins=False)
-    db.write_lock = _write_lock(path)
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
+    synchronous = "FULL"
+    if str(path) != ":memory:":
+        key = str(Path(path).resolve())
+        db.write_lock = _per_file("lock", key, lambda p: WriteLock(p + "-write.lock"))
+        if can_flush(Path(key + "-wal")):
+            db.wal_sync = _per_file("wal", key, lambda p: WalSync(p + "-wal"))
+            synchronous = "NORMAL"
+    db.execute(f"PRAGMA synchronous={synchronous}")
     db.execute("PRAGMA foreign_keys=ON")
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
     return db
@@ -143,6 +169,7 @@ def get_db() -> sqlite_utils.Database:
             with _migrate_lock:
                 if not state["migrated"]:
                     migrate(db)
+                    db.make_durable(force=True)
                     state["migrated"] = True
         g.db = db
     return db
@@ -161,6 +188,8 @@ def close_db(_exc: BaseException | None = None) -> None:
     try:
         if db.conn.in_transaction:
             db.conn.rollback()
+        # A write made outside atomic() is on the disk before its answer is sent.
+        db.make_durable()
         pool = _pool(current_app, current_app.config["DATABASE"])
         if len(pool) < POOL_SIZE:
             pool.append(db)

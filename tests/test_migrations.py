@@ -22,11 +22,22 @@ def test_migrating_twice_changes_nothing(tmp_path):
     assert len(device) == 1
 
 
-def test_database_is_in_wal_mode_with_full_sync(tmp_path):
+def test_database_is_in_wal_mode_and_its_log_is_flushed_by_the_group_commit(tmp_path):
     db = connect(tmp_path / "wal.db")
     migrate(db)
     assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
+    # SQLite leaves the flush to engage's group commit (tests/test_walsync.py)...
+    assert db.execute("pragma synchronous").fetchone()[0] == 1  # NORMAL
+    assert db.wal_sync is not None
+
+
+def test_where_the_log_cannot_be_opened_sqlite_flushes_every_commit(tmp_path, monkeypatch):
+    import engage.db
+
+    monkeypatch.setattr(engage.db, "can_flush", lambda path: False)
+    db = connect(tmp_path / "full.db")
     assert db.execute("pragma synchronous").fetchone()[0] == 2  # FULL
+    assert db.wal_sync is None
 
 
 def test_device_id_is_a_uuid_made_here(tmp_path):

@@ -1,0 +1,84 @@
+"""Group commit: one flush of the write-ahead log makes every save before it durable.
+
+With ``synchronous=FULL`` SQLite flushes the log inside each commit, while it holds the
+database's only write lock, so saves queue behind one another's disk flushes. Instead
+the connections run ``synchronous=NORMAL`` (a commit writes its log frames but does not
+flush them) and a save, once committed and its write lock let go, waits here until a
+flush of the log that began after its commit has finished. A flush covers every frame
+written before it, so saves arriving together share one. The log is only ever appended
+to until SQLite checkpoints it, and in NORMAL mode SQLite flushes the log before a
+checkpoint, the database after it, and the log's header when it starts the log again;
+so a committed save is either in the log file this flushes or already flushed into the
+database. Nothing is acknowledged before it could survive a power cut.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+
+
+def flush_file(path: Path) -> None:
+    """Flush a file's written data to the disk (fsync; FlushFileBuffers on Windows).
+
+    A file SQLite has already checkpointed and removed has nothing left to flush."""
+    try:
+        fd = os.open(path, os.O_RDWR | _O_BINARY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def can_flush(path: Path) -> bool:
+    """Whether this process may open ``path`` to flush it (a log that is not there yet
+    will be made by SQLite, with the same rights as the database)."""
+    try:
+        flush_file(path)
+    except OSError:
+        return False
+    return True
+
+
+class WalSync:
+    """Flushes of one database's log, shared by the threads of this process.
+
+    Each caller takes a ticket after its commit; a flush that starts after ticket *t* was
+    taken covers *t*. One thread flushes at a time; callers that arrive meanwhile wait
+    for the next flush, which covers all of them at once.
+    """
+
+    def __init__(self, wal_path: str | Path, flush=flush_file):
+        self.path = Path(wal_path)
+        self._flush = flush
+        self._cond = threading.Condition()
+        self._issued = 0  # tickets taken
+        self._covered = 0  # every ticket up to this one has been flushed
+        self._flushing = False
+        self.flushes = 0
+
+    def sync(self) -> None:
+        """Return once everything this thread committed is on the disk."""
+        with self._cond:
+            self._issued += 1
+            ticket = self._issued
+            while self._covered < ticket:
+                if self._flushing:
+                    self._cond.wait()
+                    continue
+                self._flushing = True
+                target = self._issued
+                self._cond.release()
+                try:
+                    self._flush(self.path)
+                finally:  # a failed flush leaves the next waiter to try again
+                    self._cond.acquire()
+                    self._flushing = False
+                    self._cond.notify_all()
+                self._covered = max(self._covered, target)
+                self.flushes += 1

@@ -1,0 +1,121 @@
+"""Group commit: a save is answered only after a flush of the log that began after it
+committed, and saves that arrive together share one flush."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from engage.db import get_db
+from engage.walsync import WalSync, flush_file
+
+
+class SlowDisk:
+    """A flush that takes a while and remembers the order flushes started and ended."""
+
+    def __init__(self, seconds=0.005, fail_first=0):
+        self.seconds = seconds
+        self.fail_first = fail_first
+        self.started = 0
+        self.finished: list[int] = []  # the start order of each flush that finished
+        self.guard = threading.Lock()
+
+    def __call__(self, path):
+        with self.guard:
+            number = self.started
+            self.started += 1
+        time.sleep(self.seconds)
+        if number < self.fail_first:
+            raise OSError("the disk said no")
+        with self.guard:
+            self.finished.append(number)
+
+
+def test_a_sync_returns_only_after_a_flush_that_began_after_it_was_asked(tmp_path):
+    disk = SlowDisk()
+    wal = WalSync(tmp_path / "db-wal", flush=disk)
+    late: list[tuple[int, list[int]]] = []
+
+    def saver():
+        for _ in range(25):
+            asked_at = disk.started  # flushes that began before this one asked
+            wal.sync()
+            with disk.guard:
+                if not any(n >= asked_at for n in disk.finished):
+                    late.append((asked_at, list(disk.finished)))
+
+    threads = [threading.Thread(target=saver) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert late == []
+    # 300 saves arrived twelve at a time: they shared flushes.
+    assert wal.flushes == len(disk.finished) < 300 / 3
+
+
+def test_one_save_alone_gets_its_own_flush(tmp_path):
+    disk = SlowDisk(seconds=0)
+    wal = WalSync(tmp_path / "db-wal", flush=disk)
+    for _ in range(3):
+        wal.sync()
+    assert disk.finished == [0, 1, 2]
+
+
+def test_a_failed_flush_is_an_error_for_its_caller_and_the_next_one_tries_again(tmp_path):
+    disk = SlowDisk(seconds=0, fail_first=1)
+    wal = WalSync(tmp_path / "db-wal", flush=disk)
+    with pytest.raises(OSError):
+        wal.sync()
+    wal.sync()
+    assert disk.finished == [1]
+
+
+def test_flushing_a_real_log_and_one_sqlite_has_already_removed(tmp_path):
+    log = tmp_path / "db-wal"
+    log.write_bytes(b"frames")
+    flush_file(log)
+    flush_file(tmp_path / "gone-wal")  # checkpointed and deleted: nothing to flush
+
+
+def _counting(app):
+    """Count the flushes of the app's database log (the real flush still runs)."""
+    with app.app_context():
+        wal = get_db().wal_sync
+    assert wal is not None
+    counted = []
+    real = wal._flush
+
+    def flush(path):
+        counted.append(path)
+        real(path)
+
+    wal._flush = flush
+    return counted
+
+
+def test_a_save_is_flushed_before_it_is_answered(app, capture):
+    counted = _counting(app)
+    answer = capture["fay"].post(
+        capture["page"] + "/ideas",
+        {"text": "More benches at the bus stop", "language": "pl"},
+        headers={"Accept": "application/json"},
+    )
+    assert answer.get_json()["saved"] is True
+    assert len(counted) >= 1
+
+
+def test_a_write_made_outside_a_transaction_block_is_flushed_when_its_request_ends(app):
+    counted = _counting(app)
+    with app.app_context():
+        db = get_db()
+        db.conn.execute("create table scratch (note text)")
+        db.conn.execute("insert into scratch values ('written without atomic()')")
+        db.conn.commit()
+        assert counted == []
+    assert len(counted) == 1
+    with app.app_context():
+        get_db().execute("select 1").fetchone()
+    assert len(counted) == 1  # a connection that wrote nothing new waits for nothing
