@@ -61,8 +61,27 @@ def _worker(sock: socket.socket, instance: str, hub: bool, threads: int) -> None
     _serve(sock, instance, hub, threads)
 
 
+class OncePerMinute(logging.Filter):
+    """Waitress warns "Task queue depth is N" for every request that waits for a free
+    thread: under a burst of saves, a line per request, each costing the time of a small
+    save. One a minute still says the server was busy."""
+
+    def __init__(self, seconds: float = 60.0):
+        super().__init__()
+        self.seconds = seconds
+        self._last = -seconds
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        if now - self._last < self.seconds:
+            return False
+        self._last = now
+        return True
+
+
 def _serve(sock: socket.socket, instance: str, hub: bool, threads: int) -> None:
     os.environ["ENGAGE_INSTANCE"] = instance
+    logging.getLogger("waitress.queue").addFilter(OncePerMinute())
     from waitress import serve
 
     from engage import create_app

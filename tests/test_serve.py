@@ -87,3 +87,22 @@ def test_one_process_serves_without_workers(tmp_path):
         assert workers(server.pid) == []
     finally:
         server_support.stop(server, hard=True)
+
+
+def test_waitress_busy_warnings_are_kept_to_one_a_minute(monkeypatch):
+    import logging
+
+    from engage import serve
+
+    clock = [1000.0]
+    monkeypatch.setattr(serve.time, "monotonic", lambda: clock[0])
+    once = serve.OncePerMinute()
+    record = logging.LogRecord("waitress.queue", logging.WARNING, "", 0,
+                               "Task queue depth is %d", (3,), None)
+    shown = []
+    for _ in range(50):  # a burst of saves, each waiting for a thread
+        shown.append(once.filter(record))
+        clock[0] += 0.01
+    assert shown.count(True) == 1
+    clock[0] += 60
+    assert once.filter(record)  # a minute on, it says so again
