@@ -91,6 +91,41 @@ def test_a_form_without_the_csrf_token_changes_nothing(app, client):
     assert query(app, "select count(*) as n from conversations")[0]["n"] == 0
 
 
+def _idea(session, capture, token, text):
+    return session.client.post(
+        capture["page"] + "/ideas",
+        data={"csrf_token": token, "text": text, "language": "pl"},
+        headers={"Accept": "application/json"},
+    )
+
+
+def test_a_remembered_csrf_token_passes_but_a_forged_or_borrowed_one_never_does(
+    app, client, capture
+):
+    fay = capture["fay"]
+    good = fay._token
+    assert _idea(fay, capture, good, "first").status_code == 200
+    assert _idea(fay, capture, good, "second, from memory").status_code == 200
+    assert _idea(fay, capture, good[:-2] + "xx", "forged").status_code == 400
+    # The same token sent with another signed-in session is that session's forgery.
+    make_user(app, "sam", "facilitator")
+    other = sign_in(app.test_client(), "sam")
+    assert _idea(other, capture, good, "borrowed").status_code == 400
+    saved = query(app, "select text from contributions where participant_id = ?",
+                  [capture["participant_id"]])
+    assert sorted(r["text"] for r in saved) == ["first", "second, from memory"]
+
+
+def test_nothing_is_remembered_where_csrf_tokens_expire(app, capture):
+    from engage.security import csrf
+
+    app.config["WTF_CSRF_TIME_LIMIT"] = 3600
+    csrf._passed.clear()
+    fay = capture["fay"]
+    assert _idea(fay, capture, fay._token, "checked in full").status_code == 200
+    assert csrf._passed == set()
+
+
 def test_next_address_cannot_point_elsewhere(app, client):
     make_user(app, "fay", "facilitator")
     session = Session(client)
