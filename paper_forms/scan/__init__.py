@@ -25,7 +25,7 @@ from .load import (
     iter_pages,
     scan_files,
 )
-from .read import read_file, read_image, read_scans
+from .read import read_file, read_image, read_pages, read_scans
 from .results import (
     GIVEN,
     STATUSES,
@@ -55,6 +55,7 @@ __all__ = [
     "iter_pages",
     "read_file",
     "read_image",
+    "read_pages",
     "read_scans",
     "scan_files",
 ]

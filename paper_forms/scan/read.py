@@ -409,8 +409,72 @@ def _init_worker(lookup: LayoutLookup) -> None:
     _worker_layouts = _Layouts(lookup)
 
 
-def _run_task(task) -> list[PageResult]:
-    return [result for run in task for result in _read_run(run, _worker_layouts)]
+def _run_task(task) -> list[tuple[object, PageResult]]:
+    return [(tag, result) for tag, run in task for result in _read_run(run, _worker_layouts)]
+
+
+def _tasks(runs: Iterable) -> Iterator[list]:
+    """(tag, run) pairs grouped into tasks of at most CHUNK pages; a PageResult (a file
+    that cannot be opened) passes through on its own, in order."""
+    task: list = []
+    size = 0
+    for item in runs:
+        if isinstance(item[1], PageResult):
+            if task:
+                yield task
+                task, size = [], 0
+            yield item
+            continue
+        _tag, (_path, start, stop, _digest, _single) = item
+        if size + stop - start > CHUNK and task:
+            yield task
+            task, size = [], 0
+        task.append(item)
+        size += stop - start
+    if task:
+        yield task
+
+
+def _read_tagged(runs: Iterable, layouts: LayoutLookup, workers: int):
+    """(tag, result) for every page of every run, in order, in `workers` processes."""
+    if workers <= 1:
+        lookup = _Layouts(layouts)
+        for tag, run in runs:
+            if isinstance(run, PageResult):
+                yield tag, run
+            else:
+                for result in _read_run(run, lookup):
+                    yield tag, result
+        return
+    context = get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(layouts,)
+    ) as pool:
+        pending: deque = deque()
+        for task in _tasks(runs):
+            if isinstance(task, tuple):  # a file that cannot be opened: no work to do
+                pending.append(([task], None))
+            else:
+                pending.append((task, pool.submit(_run_task, task)))
+            # Keep a few tasks in flight, so results never pile up in memory.
+            while len(pending) > 3 * workers:
+                yield from _take(pending.popleft())
+        while pending:
+            yield from _take(pending.popleft())
+
+
+def _take(item) -> list[tuple[object, PageResult]]:
+    task, future = item
+    if future is None:
+        return task
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001 - a crashed worker loses no page silently
+        return [
+            (tag, _error(path, index, error, digest))
+            for tag, (path, start, stop, digest, _) in task
+            for index in range(start, stop)
+        ]
 
 
 def read_scans(
@@ -421,42 +485,36 @@ def read_scans(
 ) -> Iterator[PageResult]:
     """Every page of every file (folders searched for PDF, TIFF, JPEG and PNG files),
     in file-name and page order, read in `workers` processes."""
-    plan = _plan(paths)
-    if workers <= 1:
-        lookup = _Layouts(layouts)
-        for task in plan:
-            if isinstance(task, PageResult):
-                yield task
-            else:
-                for run in task:
-                    yield from _read_run(run, lookup)
-        return
-    context = get_context("spawn")
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(layouts,)
-    ) as pool:
-        pending: deque = deque()
-        for task in plan:
-            if isinstance(task, PageResult):
-                pending.append(task)
-            else:
-                pending.append((task, pool.submit(_run_task, task)))
-            # Keep a few tasks in flight, so results never pile up in memory.
-            while len(pending) > 3 * workers:
-                yield from _take(pending.popleft())
-        while pending:
-            yield from _take(pending.popleft())
+    runs = (
+        (None, item) if isinstance(item, PageResult) else (None, run)
+        for item in _plan(paths)
+        for run in ([item] if isinstance(item, PageResult) else item)
+    )
+    for _tag, result in _read_tagged(runs, layouts, workers):
+        yield result
 
 
-def _take(item) -> list[PageResult]:
-    if isinstance(item, PageResult):
-        return [item]
-    task, future = item
-    try:
-        return future.result()
-    except Exception as error:  # noqa: BLE001 - a crashed worker loses no page silently
-        return [
-            _error(path, index, error, digest)
-            for path, start, stop, digest, _ in task
-            for index in range(start, stop)
-        ]
+def read_pages(
+    files: Iterable[tuple[str | os.PathLike, Iterable[int], str | None]],
+    layouts: LayoutLookup,
+    *,
+    workers: int = 1,
+) -> Iterator[tuple[int, PageResult]]:
+    """Chosen pages of chosen files, as (the file's position in `files`, result).
+
+    Each file is (path, its 0-based page indexes to read, its SHA-256 or None). For a
+    caller that already knows which pages it wants (an import that stored some pages
+    of a file before), with one pool of workers for the whole batch: results come in
+    file and page order, a page that cannot be decoded as an 'error' result for it.
+    """
+
+    def runs():
+        for n, (path, indexes, digest) in enumerate(files):
+            wanted = sorted(set(indexes))
+            while wanted:
+                start = stop = wanted.pop(0)
+                while wanted and wanted[0] == stop + 1 and stop + 1 - start < CHUNK:
+                    stop = wanted.pop(0)
+                yield n, (str(path), start, stop + 1, digest, False)
+
+    yield from _read_tagged(runs(), layouts, workers)
