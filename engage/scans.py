@@ -167,6 +167,8 @@ def _options_for(item: dict) -> list[dict]:
 def review(workshop_id):
     workshop = workshops.get_workshop_for(g.user, workshop_id)
     item = scans.next_review_item(workshop_id, request.args.get("after"))
+    if item:
+        item = scans.review_image(item)
     context = {"workshop": workshop, "item": item, "counts": scans.review_counts(workshop_id)}
     if item:
         context.update(options=_options_for(item), question=_question(workshop, item))
@@ -209,6 +211,8 @@ def decide(workshop_id, item_id):
 def transcribe(workshop_id):
     workshop = workshops.get_workshop_for(g.user, workshop_id)
     item = scans.next_transcription(workshop_id, request.args.get("after"))
+    if item:
+        item = scans.transcription_image(item)
     return render_template(
         "scans/transcribe.html",
         workshop=workshop,
@@ -259,6 +263,7 @@ def _transcribe_again(workshop_id, transcription_id, error: InvalidInput):
         abort(404)
     if item["status"] != "queued":
         return redirect(url_for("scans.transcribe", workshop_id=workshop_id), 303)
+    item = scans.transcription_image(item)
     return render_template(
         "scans/transcribe.html", workshop=workshop, item=item,
         counts=scans.transcription_counts(workshop_id), prompt=_prompt_words(workshop, item),
@@ -347,6 +352,24 @@ def image(sha256):
     if not allowed or not path.exists():
         abort(404)
     return send_file(path, mimetype=scans.image_type(sha256), max_age=0)
+
+
+@bp.route("/scans/pages/<page_id>/image")
+@login_required
+def page_image(page_id):
+    """A scanned page, made from the kept original when first asked for, for those who
+    may see its workshop (a page with no workshop yet: coordinators and admins)."""
+    try:
+        page = scans.get_page(page_id)
+    except NotFound:
+        abort(404)
+    workshop_id = page["workshop_id"]
+    if not ((workshop_id is None and _staff()) or (workshop_id and _may_use(workshop_id))):
+        abort(404)
+    sha256 = scans.page_image(page_id)
+    if sha256 is None:
+        abort(404)
+    return send_file(scans.media_file(sha256), mimetype="image/jpeg", max_age=0)
 
 
 # -- the command line ----------------------------------------------------------------------

@@ -326,15 +326,27 @@ def test_a_sheet_becomes_a_participant_with_consent_votes_demographics_and_expos
                    [person["id"]])
     assert {r["idea_id"] for r in exposed} == set(paper.layout.sheet(1).idea_order)
     assert {r["channel"] for r in exposed} == {"paper"}
-    # The unclear boxes wait for a person, with a crop of the question; the writing for
-    # transcription, with a crop of the area. The images are media for the hub.
-    items = rows(app, "select kind, key, crop_sha256, whole_page from review_items")
+    # The unclear boxes wait for a person, each with a crop of its question made from the
+    # kept original when first shown; the writing for transcription, with a crop of the
+    # area made at import. The images are media for the hub. No page preview was made.
+    items = rows(app, "select id, kind, key, crop_sha256, whole_page from review_items")
     assert {(i["kind"], i["key"]) for i in items} == {questions(page1)[1],
                                                       ("demographic", "age_band")}
-    assert all(i["whole_page"] == 0 for i in items)
+    assert all(i["whole_page"] == 0 and i["crop_sha256"] is None for i in items)
     (queued,) = rows(app, "select * from transcriptions")
     assert queued["status"] == "queued" and queued["prompt_id"] == page1.areas[0].prompt_id
     assert queued["participant_id"] == person["id"]
+    assert rows(app, "select count(*) as n from scan_pages where image_sha256 is not null") \
+        == [{"n": 0}]
+    with app.test_request_context():
+        from engage.data import scans
+
+        for item in items:
+            shown = scans.review_image(scans.get_review_item(paper.workshop_id, item["id"]))
+            assert shown["crop_sha256"] and not shown["whole_page"]
+            again = scans.review_image(scans.get_review_item(paper.workshop_id, item["id"]))
+            assert again["crop_sha256"] == shown["crop_sha256"]  # made once, then kept
+    items = rows(app, "select kind, key, crop_sha256, whole_page from review_items")
     media = {r["sha256"] for r in rows(app, "select sha256 from media")}
     assert {i["crop_sha256"] for i in items} | {queued["crop_sha256"]} <= media
     for sha in media:
@@ -425,11 +437,20 @@ def test_bad_files_are_refused_one_by_one_and_the_rest_is_imported(app, runner, 
     assert rows(app, "select count(*) as n from contributions where channel = 'paper'") == [
         {"n": 0}]
     assert rows(app, "select count(*) as n from transcriptions")[0]["n"] == 0
-    attention = rows(app, "select reason_code, image_sha256 from scan_pages"
-                          " where state = 'attention'")
+    attention = rows(app, "select * from scan_pages where state = 'attention'")
     assert sorted(r["reason_code"] for r in attention) == ["error", "no_consent",
                                                            "unidentified", "unknown_form"]
-    assert all(r["image_sha256"] for r in attention if r["reason_code"] != "error")
+    with app.test_request_context():
+        from engage.data import scans
+
+        shown = {r["reason_code"]: scans.can_show(r) for r in attention}
+        assert shown == {"error": False, "no_consent": True, "unidentified": True,
+                         "unknown_form": True}
+        # Made from the kept original when first shown (the page that could not be
+        # decoded has none).
+        for page in attention:
+            made = scans.page_image(page["id"])
+            assert bool(made) == shown[page["reason_code"]]
     # Images of a sheet without consent do not go to the hub.
     assert rows(app, "select count(*) as n from media")[0]["n"] == 0
 
@@ -521,6 +542,8 @@ def test_paper_contributions_reach_the_hub_with_their_page_and_crops(tmp_path):
                                                        sheet.written[p]) for p in kinds])
     with laptop.test_request_context():
         scans.import_scan_files([pdf], imported_by=fay)
+        # The question's crop is made when the review first shows it: then it is media.
+        scans.review_image(scans.next_review_item(workshop["id"]))
         laptop_sync.push(transport=transport(hub))
     votes = query(hub, "select * from contributions where channel = 'paper'")
     assert votes and all(v["scan_page_id"] and v["scan_region"] for v in votes)

@@ -8,11 +8,13 @@ import io
 import json
 import re
 import shutil
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import test_scans_import as printed_workshop
 from conftest import Session
+from PIL import Image
 from test_scans_import import paper_participant, questions, rows
 
 # The printed workshop with its scans, made once, and a copy of its instance per test.
@@ -182,8 +184,20 @@ def test_pages_that_need_a_person(app, client, paper):
     pages = {r["reason_code"]: r for r in rows(
         app, "select * from scan_pages where state = 'attention'")}
     assert set(pages) == {"no_consent", "unidentified", "unknown_form"}
+    # Each page's image is made from the kept original when the page asks for it.
     for page in pages.values():
-        assert f'/scans/images/{page["image_sha256"]}' in html
+        assert page["image_sha256"] is None
+        assert f'/scans/pages/{page["id"]}/image' in html
+        image = fay.get(f'/scans/pages/{page["id"]}/image')
+        assert image.status_code == 200 and image.mimetype == "image/jpeg"
+        with Image.open(io.BytesIO(image.data)) as shown:
+            assert max(shown.size) <= 1600 and shown.mode == "L"
+    made = {r["id"]: r["image_sha256"] for r in rows(
+        app, "select id, image_sha256 from scan_pages where state = 'attention'")}
+    assert all(made.values())
+    letter = pages["unidentified"]["id"]  # shown again: the same image, kept
+    assert fay.get(f"/scans/pages/{letter}/image").data == (
+        Path(app.instance_path) / "media" / made[letter]).read_bytes()
     assert "The consent box on this sheet is not ticked" in html
     assert "1 other page of this sheet waits with it." in html
     assert "No page code could be read" in html and "not printed on this laptop" in html
@@ -220,11 +234,14 @@ def test_pages_imported_without_a_workshop_are_for_coordinators(app, client, run
     html = cora.get("/scans/unassigned").get_data(as_text=True)
     (page,) = rows(app, "select * from scan_pages")
     assert "printed for a conversation, not a workshop" in html
-    assert f'/scans/images/{page["image_sha256"]}' in html
-    assert cora.get(f"/scans/images/{page['image_sha256']}").status_code == 200
+    assert f'/scans/pages/{page["id"]}/image' in html
+    assert cora.get(f"/scans/pages/{page['id']}/image").status_code == 200
+    (made,) = rows(app, "select image_sha256 from scan_pages")
+    assert cora.get(f"/scans/images/{made['image_sha256']}").status_code == 200
     fay = signed_in(app, "fay")
     assert fay.get("/scans/unassigned").status_code == 403
-    assert fay.get(f"/scans/images/{page['image_sha256']}").status_code == 404
+    assert fay.get(f"/scans/pages/{page['id']}/image").status_code == 404
+    assert fay.get(f"/scans/images/{made['image_sha256']}").status_code == 404
     cora.post(f"/scans/unassigned/{page['id']}", {"action": "workshop",
                                                   "workshop_id": paper.workshop_id})
     person = paper_participant(app, paper, 1, form_id=paper.polish_form_id)
@@ -239,12 +256,17 @@ def test_facilitators_of_other_workshops_see_nothing(app, client, paper):
     item = rows(app, "select id from review_items")[0]["id"]
     transcription = rows(app, "select id from transcriptions")[0]["id"]
     page = rows(app, "select id from scan_pages where state = 'attention'")[0]["id"]
+    fay.get(f"{base}/review")  # makes the first unclear question's crop
     images = [r["sha256"] for r in rows(app, "select image_sha256 as sha256 from scan_pages"
                                              " union select crop_sha256 from review_items"
-                                             " union select crop_sha256 from transcriptions")]
+                                             " union select crop_sha256 from transcriptions")
+              if r["sha256"]]
+    assert len(images) == 2  # the crop of the question shown, and of the writing
+    pages = [f"/scans/pages/{r['id']}/image" for r in rows(
+        app, "select id from scan_pages where reading != 'blank'")]
     before = rows(app, "select * from contributions")
     for url in (base, f"{base}/review", f"{base}/transcribe", f"{base}/attention",
-                *[f"/scans/images/{sha}" for sha in images]):
+                *[f"/scans/images/{sha}" for sha in images], *pages):
         assert finn.get(url).status_code == 404, url
         assert fay.get(url).status_code == 200, url
     for url, data in ((f"{base}/review/{item}", {"decision": "agree"}),

@@ -50,11 +50,10 @@ from paper_forms.scan import (
     count_pages,
     file_sha256,
     identify,
-    iter_pages,
-    read_image,
+    read_pages,
     scan_files,
 )
-from paper_forms.scan.load import sniff
+from paper_forms.scan.load import load_page, sniff
 
 from .. import vocab
 from ..db import device_id, get_db, new_id, utc_now
@@ -371,13 +370,16 @@ def import_scan_files(
     imported_by: str | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     may_use: Callable[[str], bool] | None = None,
+    workers: int | None = None,
 ) -> dict:
     """Read scans into this instance: files, folders, or (path, shown name) pairs.
 
     ``workshop_id`` is where pages go whose form was printed for a conversation only,
     and where unreadable pages are listed; ``may_use(workshop_id)`` says whether the
-    importer may put pages into a workshop (the command line may use any). Returns a
-    report per file and per page; a bad file is reported and the rest carry on.
+    importer may put pages into a workshop (the command line may use any). Pages are
+    read in ``workers`` processes (by default one per core when there are enough pages
+    to repay starting them) while this one stores them. Returns a report per file and
+    per page; a bad file is reported and the rest carry on.
     """
     if workshop_id and not get_db().execute(
         "select 1 from workshops where id = ?", [workshop_id]
@@ -398,18 +400,70 @@ def import_scan_files(
             plan.append((path, name, None, 0, error))
     run = _Import(workshop_id, imported_by, may_use, progress,
                   sum(max(p[3], 1) for p in plan))
-    reports = []
-    for path, name, kind, pages, error in plan:
+    reports: list[dict | None] = [None] * len(plan)
+    reading: list[tuple[int, _FileImport]] = []
+    for n, (path, name, kind, pages, error) in enumerate(plan):
         if error is not None:
-            reports.append(_file_error(name, error, None))
+            reports[n] = _file_error(name, error, None)
             run.step(name)
             continue
         try:
-            reports.append(_import_file(run, path, name, kind, pages))
+            file = _FileImport(run, path, name, kind, pages)
         except OSError as error:
             log.exception("scan file %s could not be read", path)
-            reports.append(_file_error(name, ScanFileError(f"{name}: {error}"), None))
+            reports[n] = _file_error(name, ScanFileError(f"{name}: {error}"), None)
+            continue
+        if file.wanted:
+            reading.append((n, file))
+        else:
+            reports[n] = file.finish()
+    to_read = sum(len(file.wanted) for _, file in reading)
+    if workers is None:
+        workers = default_workers(to_read)
+    results = read_pages([(file.path, file.wanted, file.sha) for _, file in reading],
+                         _StoredLayouts(current_app.config["DATABASE"]), workers=workers)
+    for position, result in results:
+        reading[position][1].take(result)
+    for n, file in reading:
+        reports[n] = file.finish()
     return {"files": reports, "totals": _totals(reports)}
+
+
+#: Fewer pages than this are read in this process: starting a worker process takes
+#: about half a second, the time of a dozen pages.
+MIN_PAGES_FOR_WORKERS = 24
+
+
+def default_workers(pages: int) -> int:
+    """Processes to read this many pages in: one per core (at most four) for a batch
+    that repays starting them, else none beside this one."""
+    if pages < MIN_PAGES_FOR_WORKERS:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
+class _StoredLayouts:
+    """Form id to Layout, from the database file: picklable, so each reading process
+    opens the database itself (read-only) for the forms its pages name."""
+
+    def __init__(self, database: str):
+        self.database = str(database)
+
+    def __call__(self, form_id: str) -> Layout | None:
+        import sqlite3
+
+        uri = Path(self.database).resolve().as_uri() + "?mode=ro"
+        connection = sqlite3.connect(uri, uri=True)
+        try:
+            row = connection.execute("select layout from forms where id = ?",
+                                     [form_id]).fetchone()
+        finally:
+            connection.close()
+        return Layout.from_json(row[0]) if row else None
 
 
 def _file_error(name: str, error: BaseException | str, sha: str | None,
@@ -438,92 +492,86 @@ def _totals(reports: list[dict]) -> dict:
     return totals
 
 
-def _import_file(run: _Import, path: Path, name: str, kind: str, pages: int) -> dict:
-    db = get_db()
-    sha = file_sha256(path)
-    report = {"file": name, "sha256": sha, "status": "imported", "pages": []}
-    existing = list(db.query("select * from scan_files where sha256 = ?", [sha]))
-    if existing and existing[0]["completed_at"]:
-        report["status"] = "already_imported"
-        report["pages"] = _late_workshop(run, sha)
-        run.step(name, pages)
-        return report
-    stored = {
-        r[0] for r in db.execute("select page_index from scan_pages where file_sha256 = ?", [sha])
-    }
-    file_row = {
-        "sha256": sha,
-        "original_name": name[:255],
-        "stored_path": f"scans/{sha}.{'tif' if kind == 'tiff' else kind}",
-        "kind": kind,
-        "size": path.stat().st_size,
-        "pages": pages,
-        "workshop_id": run.workshop_id,
-        "imported_by": run.imported_by,
-        "device_id": device_id(),
-        "created_at": utc_now(),
-        "completed_at": None,
-    }
-    held = {"file": bool(existing), "path": path}
-    errors: list[PageResult] = []
+class _FileImport:
+    """One file of an import: which of its pages to read, and each page stored as its
+    result comes in."""
 
-    def handle(result: PageResult, image: Image.Image | None) -> None:
-        if result.status == "error":
-            errors.append(result)
-        else:
-            report["pages"].append(_store_safely(run, held, file_row, result, image))
-        run.step(name)
-
-    index = 0
-    while index < pages:
-        source = iter_pages(path, index, pages)
-        while True:
-            try:
-                page = next(source, None)
-            except Exception as error:  # noqa: BLE001 - a page that cannot be decoded
-                if index not in stored:
-                    handle(PageResult(str(path), index, "error", reason=str(error),
-                                      error_type=type(error).__name__, file_sha256=sha), None)
-                index += 1  # and on from the next page, in a fresh pass over the file
-                break
-            if page is None:
-                index = pages
-                break
-            index = page.index + 1
-            if page.index in stored:
-                report["pages"].append({"page_index": page.index, "status": "already_imported"})
+    def __init__(self, run: _Import, path: Path, name: str, kind: str, pages: int):
+        db = get_db()
+        self.run, self.path, self.name = run, path, name
+        self.sha = sha = file_sha256(path)
+        self.report = {"file": name, "sha256": sha, "status": "imported", "pages": []}
+        self.wanted: list[int] = []
+        self.errors: list[PageResult] = []
+        existing = list(db.query("select * from scan_files where sha256 = ?", [sha]))
+        self.completed = bool(existing and existing[0]["completed_at"])
+        if self.completed:
+            self.report["status"] = "already_imported"
+            self.report["pages"] = _late_workshop(run, sha)
+            run.step(name, pages)
+            return
+        stored = {
+            r[0] for r in db.execute("select page_index from scan_pages where file_sha256 = ?",
+                                     [sha])
+        }
+        self.file_row = {
+            "sha256": sha,
+            "original_name": name[:255],
+            "stored_path": f"scans/{sha}.{'tif' if kind == 'tiff' else kind}",
+            "kind": kind,
+            "size": path.stat().st_size,
+            "pages": pages,
+            "workshop_id": run.workshop_id,
+            "imported_by": run.imported_by,
+            "device_id": device_id(),
+            "created_at": utc_now(),
+            "completed_at": None,
+        }
+        self.held = {"file": bool(existing), "path": path}
+        for index in range(pages):
+            if index in stored:
+                self.report["pages"].append({"page_index": index, "status": "already_imported"})
                 run.step(name)
-                continue
-            try:
-                result = read_image(page, run.forms, file_hash=sha)
-            except Exception as error:  # noqa: BLE001 - never silent, never stopped
-                log.exception("page %s of %s could not be read", page.index + 1, name)
-                result = PageResult(str(path), page.index, "error", reason=str(error),
-                                    error_type=type(error).__name__, file_sha256=sha)
-            handle(result, page.image)
-    if errors:
-        if not held["file"] and not report["pages"]:
-            # Nothing in the file could be decoded: refused whole, nothing kept.
-            first = errors[0]
-            return _file_error(name, first.reason or "", sha, first.error_type)
-        # Pages that could not be decoded are kept, for a person, beside the rest.
-        for result in errors:
-            report["pages"].append(_store_safely(run, held, file_row, result, None))
-    if held["file"] and not any(p["status"] == "not_saved" for p in report["pages"]):
-        with db.atomic():
-            db.execute("update scan_files set completed_at = ? where sha256 = ?",
-                       [utc_now(), sha])
-    elif all(p["status"] == "duplicate" for p in report["pages"]):
-        report["status"] = "already_imported"
-    report["pages"].sort(key=lambda p: p["page_index"])
-    return report
+            else:
+                self.wanted.append(index)
+
+    def take(self, result: PageResult) -> None:
+        """A page read: stored now; a page that could not be decoded, at the end."""
+        if result.status == "error":
+            self.errors.append(result)
+        else:
+            self.report["pages"].append(
+                _store_safely(self.run, self.held, self.file_row, result))
+        self.run.step(self.name)
+
+    def finish(self) -> dict:
+        report, held, name = self.report, getattr(self, "held", None), self.name
+        if self.completed:
+            return report
+        if self.errors:
+            if not held["file"] and not report["pages"]:
+                # Nothing in the file could be decoded: refused whole, nothing kept.
+                first = self.errors[0]
+                return _file_error(name, first.reason or "", self.sha, first.error_type)
+            # Pages that could not be decoded are kept, for a person, beside the rest.
+            for result in self.errors:
+                report["pages"].append(_store_safely(self.run, held, self.file_row, result))
+        if held["file"] and not any(p["status"] == "not_saved" for p in report["pages"]):
+            db = get_db()
+            with db.atomic():
+                db.execute("update scan_files set completed_at = ? where sha256 = ?",
+                           [utc_now(), self.sha])
+        elif all(p["status"] == "duplicate" for p in report["pages"]):
+            report["status"] = "already_imported"
+        report["pages"].sort(key=lambda p: p["page_index"])
+        return report
 
 
-def _store_safely(run, held, file_row, result: PageResult, image) -> dict:
+def _store_safely(run, held, file_row, result: PageResult) -> dict:
     """Store a page; one that cannot be saved is reported, and the file left incomplete
     so that importing it again tries that page again. The rest carry on."""
     try:
-        return _store_page(run, held, file_row, result, image)
+        return _store_page(run, held, file_row, result)
     except Exception as error:  # noqa: BLE001 - one page never stops the batch
         log.exception("page %s of %s could not be saved", result.page_index, file_row["sha256"])
         return {"page_index": result.page_index, "reading": result.status,
@@ -578,8 +626,7 @@ def _load_result(row: dict):
     ), extra
 
 
-def _store_page(run: _Import, held: dict, file_row: dict, result: PageResult,
-                image: Image.Image | None) -> dict:
+def _store_page(run: _Import, held: dict, file_row: dict, result: PageResult) -> dict:
     """Store one page and apply it as far as it can go, in one transaction."""
     db = get_db()
     report = {
@@ -597,25 +644,15 @@ def _store_page(run: _Import, held: dict, file_row: dict, result: PageResult,
         "select 1 from scan_pages where page_sha256 = ?", [result.page_sha256]
     ).fetchone():
         return {**report, "status": "duplicate", "reason_code": None}
-    # Images first, outside the transaction: each is named by its content, so one
-    # left behind by a crash is simply found again next time.
-    extra: dict = {"areas": [], "crops": {}}
-    preview = None
-    if image is not None and result.status != "blank":
-        preview = _preview(image, result.rotation)
-    extra["areas"] = [_store_image(a.png) if a.png else None for a in result.areas]
+    # Writing crops first, outside the transaction: each is named by its content, so one
+    # left behind by a crash is simply found again next time. The page's preview and
+    # the crops of unclear questions are made from the kept original when a person
+    # first asks to see them (page_image, review_image): most are never looked at.
+    extra: dict = {"areas": [_store_image(a.png) if a.png else None for a in result.areas],
+                   "crops": {}}
     page_layout = _page_layout(run.forms, result.form_id, result.serial, result.page)
-    unclear = [a for a in result.answers if a.value == UNCERTAIN]
-    if unclear and image is not None and page_layout is not None:
-        h = _homography(image, result, page_layout)
-        if h is not None:
-            for answer in unclear:
-                boxes = _candidates(result, answer.kind, answer.key)
-                try:
-                    extra["crops"][f"{answer.kind}:{answer.key}"] = _crop(
-                        image, h, page_layout, answer.kind, answer.key, boxes)
-                except Exception:  # noqa: BLE001 - the review then shows the whole page
-                    log.warning("no crop for %s %s", answer.kind, answer.key, exc_info=True)
+    if result.homography is not None and page_layout is not None:
+        extra["crop_later"] = True
     row = {
         "id": new_id(),
         "file_sha256": file_row["sha256"],
@@ -633,7 +670,7 @@ def _store_page(run: _Import, held: dict, file_row: dict, result: PageResult,
         "fit_max_error": result.fit_max_error,
         "dpi": result.dpi,
         "rotation": result.rotation,
-        "image_sha256": preview,
+        "image_sha256": None,
         "result": _result_json(result, extra),
         "sheet_id": None,
         "participant_id": None,
@@ -934,14 +971,18 @@ def _demographic_value(question: str, option: str | None) -> str | None:
 
 def _review_item(page: dict, result, extra: dict, kind: str, key: str,
                  reason: str | None) -> None:
+    # A crop made at import (by an older engage), or one to make when first shown;
+    # else the whole page (read by eye, or a page the reader could not fit).
     crop = (extra.get("crops") or {}).get(f"{kind}:{key}")
+    whole = not crop and not extra.get("crop_later")
     get_db().execute(
         "insert or ignore into review_items (id, page_id, sheet_id, workshop_id, kind, key,"
         " candidates, reason, crop_sha256, whole_page, device_id, created_at)"
         " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [new_id(), page["id"], page["sheet_id"], page["workshop_id"], kind, key,
-         json.dumps(_candidates(result, kind, key)), reason, crop or page["image_sha256"],
-         0 if crop else 1, device_id(), utc_now()],
+         json.dumps(_candidates(result, kind, key)), reason,
+         crop or (page["image_sha256"] if whole else None), 1 if whole else 0, device_id(),
+         utc_now()],
     )
 
 
@@ -1019,8 +1060,8 @@ def attention_pages(workshop_id: str | None) -> list[dict]:
         "select p.*, f.original_name as file_name, s.consent as sheet_consent,"
         " (select count(*) from scan_pages o where o.sheet_id = p.sheet_id and o.id != p.id"
         "  and o.state = 'waiting') as waiting_with_it,"
-        " (select c.image_sha256 from scan_pages c where c.claims = 1 and c.form_id = p.form_id"
-        "  and c.serial = p.serial and c.page = p.page and c.id != p.id) as first_image"
+        " (select c.id from scan_pages c where c.claims = 1 and c.form_id = p.form_id"
+        "  and c.serial = p.serial and c.page = p.page and c.id != p.id) as first_page_id"
         " from scan_pages p join scan_files f on f.sha256 = p.file_sha256"
         " left join scan_sheets s on s.id = p.sheet_id"
         f" where {where} and (p.state = 'attention' or (p.state = 'waiting'"
@@ -1030,6 +1071,7 @@ def attention_pages(workshop_id: str | None) -> list[dict]:
     ))
     for row in rows:
         row["message"] = REASONS.get(row["reason_code"] or "", REASONS["error"])
+        row["showable"] = can_show(row)
     return rows
 
 
@@ -1106,7 +1148,7 @@ def read_by_eye(page_id: str, workshop_id: str | None, *, by: str | None, form_i
         if page["state"] != "attention" or page["reason_code"] not in ("unidentified",
                                                                         "poor_fit"):
             raise InvalidInput(_l("This page has already been dealt with."))
-        if not page["image_sha256"]:
+        if not can_show(page):
             raise InvalidInput(REASONS["error"])
         if page["reason_code"] == "unidentified":
             form_id = (form_id or "").strip().upper()
@@ -1422,3 +1464,133 @@ def image_workshops(sha256: str) -> set[str | None]:
     ):
         found.update(r[0] for r in db.execute(sql, [sha256]))
     return found
+
+
+# -- images made when first shown ------------------------------------------------------------
+
+
+def get_page(page_id: str) -> dict:
+    return _page(page_id)
+
+
+def _original(page: dict) -> Path | None:
+    """The kept original file a page came from, if it is on this instance (a hub has
+    the records, not the scans)."""
+    row = get_db().execute("select stored_path from scan_files where sha256 = ?",
+                           [page["file_sha256"]]).fetchone()
+    if row is None:
+        return None
+    path = instance_folder() / row[0]
+    return path if path.is_file() else None
+
+
+def can_show(page: dict) -> bool:
+    """Whether a page's image can be shown: made already, or to be made from the kept
+    original (never for a blank back, or a page that could not be decoded)."""
+    if page["image_sha256"] and media_file(page["image_sha256"]).exists():
+        return True
+    return page["reading"] not in ("error", "blank") and _original(page) is not None
+
+
+def _decoded(page: dict) -> Image.Image | None:
+    """The page decoded again from its original, exactly as the reader had it."""
+    path = _original(page)
+    if path is None:
+        return None
+    try:
+        return load_page(path, page["page_index"]).image
+    except ScanFileError:
+        log.warning("page %s of %s could not be decoded again", page["page_index"],
+                    page["file_sha256"], exc_info=True)
+        return None
+
+
+def _consented(db, page: dict) -> bool:
+    if not page["sheet_id"]:
+        return False
+    row = db.execute("select consent from scan_sheets where id = ?",
+                     [page["sheet_id"]]).fetchone()
+    return bool(row) and row[0] == "given"
+
+
+def page_image(page_id: str) -> str | None:
+    """The content hash of the page as people see it (upright, reduced, JPEG), made
+    from the kept original the first time it is asked for; None if it cannot be.
+
+    Made on demand rather than at import, where it was half of a page's time: most
+    pages are read well and never looked at. Once made it is kept like any image (and
+    sent to the hub once the sheet's consent is recorded)."""
+    page = _page(page_id)
+    sha = page["image_sha256"]
+    if sha and media_file(sha).exists():
+        return sha
+    if page["reading"] == "blank":
+        return None
+    image = _decoded(page)
+    if image is None:
+        return None
+    sha = _preview(image, page["rotation"])
+    db = get_db()
+    with db.atomic():
+        _set_page(db, page_id, image_sha256=sha)
+        if _consented(db, page):
+            _register_media(db, [sha])
+    return sha
+
+
+def _review_crop(page: dict, item: dict) -> str | None:
+    """The question's row of the page, cut from the original through the reader's fit."""
+    page_layout = _page_layout(_Forms(), page["form_id"], page["serial"], page["page"])
+    if page_layout is None:
+        return None
+    image = _decoded(page)
+    if image is None:
+        return None
+    data = json.loads(page["result"] or "{}")
+    found = SimpleNamespace(homography=data.get("homography"), form_id=page["form_id"],
+                            serial=page["serial"], page=page["page"],
+                            source=page["file_sha256"], page_index=page["page_index"])
+    h = _homography(image, found, page_layout)
+    if h is None:
+        return None
+    try:
+        return _crop(image, h, page_layout, item["kind"], item["key"], item["candidates"])
+    except Exception:  # noqa: BLE001 - the review then shows the whole page
+        log.warning("no crop for %s %s", item["kind"], item["key"], exc_info=True)
+        return None
+
+
+def review_image(item: dict) -> dict:
+    """The review item (as from next_review_item) with its image made if it was not yet:
+    the question's crop, or failing that the whole page."""
+    sha = item["crop_sha256"]
+    if sha and media_file(sha).exists():
+        return item
+    page = _page(item["page_id"])
+    crop = None if item["whole_page"] else _review_crop(page, item)
+    whole = crop is None
+    sha = crop or page_image(page["id"])
+    if sha is None:
+        return item
+    db = get_db()
+    with db.atomic():
+        db.execute("update review_items set crop_sha256 = ?, whole_page = ? where id = ?",
+                   [sha, int(whole), item["id"]])
+        if _consented(db, page):
+            _register_media(db, [sha])
+    return {**item, "crop_sha256": sha, "whole_page": int(whole)}
+
+
+def transcription_image(item: dict) -> dict:
+    """The transcription item with its image: its crop, made at import, or the whole
+    page (read by eye), made now if it was not yet."""
+    sha = item["crop_sha256"]
+    if sha and media_file(sha).exists():
+        return item
+    sha = page_image(item["page_id"])
+    if sha is None:
+        return item
+    db = get_db()
+    with db.atomic():
+        db.execute("update transcriptions set crop_sha256 = ? where id = ?", [sha, item["id"]])
+    return {**item, "crop_sha256": sha}
