@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import (
     Blueprint,
+    Response,
     flash,
     g,
-    jsonify,
     redirect,
     render_template,
     request,
@@ -185,7 +187,7 @@ def _saved_json(participant_id, saved, message):
             key: saved.get(key)
             for key in ("id", "kind", "text", "language", "translation", "vote", "revision")
         }
-    return jsonify(
+    return _json(
         saved=True,
         message=str(message),
         undo={"revision_id": saved["revision_id"], "participant_id": participant_id}
@@ -193,6 +195,13 @@ def _saved_json(participant_id, saved, message):
         else None,
         entry=entry,
     )
+
+
+def _json(**fields) -> Response:
+    """A small JSON answer for the capture page's script, made directly (a third of
+    the cost of ``jsonify``, which a save in place pays on every keypress)."""
+    return Response(json.dumps(fields, ensure_ascii=False, separators=(",", ":")),
+                    mimetype="application/json")
 
 
 def _capture(workshop_id, participant_id, save, message, anchor="", text_field=None):
@@ -208,7 +217,7 @@ def _capture(workshop_id, participant_id, save, message, anchor="", text_field=N
         if text_field and error.field == "text":
             error.field = text_field
         if _wants_json():
-            return jsonify(saved=False, field=error.field, message=str(error.message)), 400
+            return _json(saved=False, field=error.field, message=str(error.message)), 400
         return _participant_page(workshop_id, participant_id, show_error(error), 400)
     if _wants_json():
         if session.get("undo"):

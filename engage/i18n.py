@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale, dates
@@ -49,6 +50,16 @@ def select_locale() -> str:
     return request.accept_languages.best_match(SUPPORTED_LOCALES) or SUPPORTED_LOCALES[0]
 
 
+@lru_cache(maxsize=64)
+def _locale(code: str) -> Locale:
+    # Flask-Babel parses the selector's answer on every request unless it is a Locale.
+    return Locale.parse(code)
+
+
+def _request_locale() -> Locale:
+    return _locale(select_locale())
+
+
 def text_direction(locale_code: str) -> str:
     """'rtl' or 'ltr' for the <html dir> attribute, from Babel's locale data."""
     return Locale.parse(locale_code).text_direction
@@ -90,7 +101,7 @@ def moment(value: str) -> str:
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
-    Babel(app, locale_selector=select_locale)
+    Babel(app, locale_selector=_request_locale)
     app.context_processor(_template_context)
     app.jinja_env.filters["day"] = day
     app.jinja_env.filters["moment"] = moment
