@@ -119,3 +119,26 @@ def test_a_write_made_outside_a_transaction_block_is_flushed_when_its_request_en
     with app.app_context():
         get_db().execute("select 1").fetchone()
     assert len(counted) == 1  # a connection that wrote nothing new waits for nothing
+
+
+def test_no_answer_is_sent_while_the_flush_is_still_going(app, capture):
+    with app.app_context():
+        wal = get_db().wal_sync
+    disk_done = threading.Event()
+    real = wal._flush
+
+    def slow_flush(path):
+        disk_done.wait(10)
+        real(path)
+
+    wal._flush = slow_flush
+    answers = []
+    saver = threading.Thread(target=lambda: answers.append(capture["fay"].post(
+        capture["page"] + "/ideas", {"text": "A lift that works", "language": "pl"},
+        headers={"Accept": "application/json"})))
+    saver.start()
+    saver.join(0.5)
+    assert saver.is_alive() and answers == []  # committed, but not yet on the disk
+    disk_done.set()
+    saver.join(10)
+    assert answers[0].get_json()["saved"] is True
