@@ -123,23 +123,26 @@ def _add_words(
 ):
     """Save an idea or a comment in the participant's own words, once per submission."""
     db = get_db()
+    # Which conversation an idea or question belongs to never changes, so it is checked
+    # before the write lock, which is then held only for what must be read and written
+    # together.
+    row = {
+        "kind": kind,
+        "status": "active",
+        "kiosk_id": kiosk_id,
+        "workshop_id": workshop_id,
+        "participant_id": participant_id,
+        "idea_id": idea_id and _idea_of_workshop(workshop_id, idea_id),
+        "prompt_id": _prompt_of_workshop(workshop_id, prompt_id),
+        "vote": None,
+        "channel": channel,
+    }
     with db.atomic():
         existing = by_submission("contributions", submission_id)
         if existing:
             return existing
         participant = _consenting_participant(workshop_id, participant_id)
-        row = {
-            "kind": kind,
-            "status": "active",
-            "kiosk_id": kiosk_id,
-            "workshop_id": workshop_id,
-            "participant_id": participant_id,
-            "idea_id": idea_id and _idea_of_workshop(workshop_id, idea_id),
-            "prompt_id": _prompt_of_workshop(workshop_id, prompt_id),
-            "vote": None,
-            "channel": channel,
-            **_words(values, participant),
-        }
+        row.update(_words(values, participant))
         saved = insert_first(
             "contributions", row, entered_by=entered_by, submission_id=submission_id
         )
@@ -227,13 +230,13 @@ def record_vote(
 ):
     """Save agree, disagree or unsure; a changed mind is a new revision of the same vote."""
     vote = choice(vote, vocab.VOTES, field="vote", required=True)
+    _idea_of_workshop(workshop_id, idea_id)  # never changes: checked before the lock
     db = get_db()
     with db.atomic():
         existing = by_submission("contributions", submission_id)
         if existing:
             return existing
         _consenting_participant(workshop_id, participant_id)
-        _idea_of_workshop(workshop_id, idea_id)
         previous = current_vote(participant_id, idea_id)
         if previous:
             saved = revise(
