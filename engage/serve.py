@@ -5,6 +5,11 @@ more cores serves more facilitators with a process per core. The parent binds th
 migrates the database, and starts the workers, which accept on the same socket; the
 workers exit when the parent does, however it ends, so a killed server leaves nothing
 serving behind it. SQLite's write lock keeps the workers' saves in order.
+
+Browsers keep their connections open, and whichever worker the operating system wakes
+first would accept all of them (measured: 20 of 20), leaving the others idle. So the
+workers share a count of the connections each has open, and only a worker with no more
+than any other listens for new ones.
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ log = logging.getLogger("engage")
 BIND_RETRY_SECONDS = 10.0
 #: Workers started again within this many seconds of each other count as a crash loop.
 RESTART_WINDOW_SECONDS = 10.0
+#: How often an idle worker looks again at whether it should be listening (seconds).
+SHARE_CHECK_SECONDS = 0.05
+#: A worker's count while it is being started: it takes no share until it runs.
+NOT_RUNNING = 2**30
 
 
 def default_processes() -> int:
@@ -55,10 +64,29 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="engage-parent-watch", daemon=True).start()
 
 
-def _worker(sock: socket.socket, instance: str, hub: bool, threads: int) -> None:
+def take_fair_share(server, counts, index: int) -> None:
+    """Let this worker's waitress server accept connections only while it has no more
+    open than any other worker (``counts``: one shared slot per worker).
+
+    waitress asks its listening socket's ``readable()`` before every wait for events;
+    answering no leaves the new connection to the worker with fewest. A connection is
+    never refused: it waits in the socket's queue for the next worker that looks.
+    """
+    listening = server.readable
+
+    def readable() -> bool:
+        mine = len(server._map)  # its channels, plus the listener and its wake-up pipe
+        counts[index] = mine
+        return listening() and mine <= min(counts)
+
+    server.readable = readable
+
+
+def _worker(sock: socket.socket, instance: str, hub: bool, threads: int,
+            counts=None, index: int = 0) -> None:
     _exit_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    _serve(sock, instance, hub, threads)
+    _serve(sock, instance, hub, threads, counts, index)
 
 
 class OncePerMinute(logging.Filter):
@@ -79,16 +107,23 @@ class OncePerMinute(logging.Filter):
         return True
 
 
-def _serve(sock: socket.socket, instance: str, hub: bool, threads: int) -> None:
+def _serve(sock: socket.socket, instance: str, hub: bool, threads: int,
+           counts=None, index: int = 0) -> None:
     os.environ["ENGAGE_INSTANCE"] = instance
     logging.getLogger("waitress.queue").addFilter(OncePerMinute())
-    from waitress import serve
+    from waitress.server import create_server
 
     from engage import create_app
 
     app = create_app()
     app.config["HUB"] = hub
-    serve(app, sockets=[sock], threads=threads, ident="engage")
+    options = {"sockets": [sock], "threads": threads, "ident": "engage"}
+    if counts is not None:
+        options["asyncore_loop_timeout"] = SHARE_CHECK_SECONDS
+    server = create_server(app, **options)
+    if counts is not None:
+        take_fair_share(server, counts, index)
+    server.run()
 
 
 def run(sock: socket.socket, *, instance: str, hub: bool, threads: int, processes: int) -> None:
@@ -98,16 +133,18 @@ def run(sock: socket.socket, *, instance: str, hub: bool, threads: int, processe
         _serve(sock, instance, hub, threads)
         return
     ctx = mp.get_context("spawn")
-    args = (sock, instance, hub, threads)
+    counts = ctx.Array("q", [NOT_RUNNING] * processes, lock=False)
 
-    def start() -> mp.Process:
+    def start(index: int) -> mp.Process:
         # Not a daemon, so a worker may start processes of its own (a pool reading scans);
         # it ends with the parent through _exit_with_parent, or is stopped below.
-        worker = ctx.Process(target=_worker, args=args, name="engage-worker")
+        counts[index] = NOT_RUNNING
+        worker = ctx.Process(target=_worker, name="engage-worker",
+                             args=(sock, instance, hub, threads, counts, index))
         worker.start()
         return worker
 
-    workers = [start() for _ in range(processes)]
+    workers = [start(i) for i in range(processes)]
     restarts: list[float] = []
     try:
         while True:
@@ -122,7 +159,7 @@ def run(sock: socket.socket, *, instance: str, hub: bool, threads: int, processe
                 log.warning("engage worker %s stopped (exit code %s); starting another",
                             worker.pid, worker.exitcode)
                 restarts.append(now)
-                workers[i] = start()
+                workers[i] = start(i)
     finally:
         for worker in workers:
             if worker.is_alive():

@@ -3,6 +3,7 @@ that dies is replaced, and when the server is killed no worker is left behind.""
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -51,6 +52,33 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def open_connections(pid: int) -> int:
+    """Sockets a worker holds, besides the listening one they all share."""
+    fds = Path(f"/proc/{pid}/fd")
+    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:")) - 1
+
+
+def test_kept_open_connections_are_shared_out_between_the_workers(tmp_path):
+    port = free_port()
+    server = server_support.start(tmp_path / "instance", port, tmp_path / "server.log",
+                                  "--processes", "2")
+    kept = []
+    try:
+        wait_for(lambda: len(workers(server.pid)) == 2)
+        for _ in range(20):  # one after another, as browsers and the benchmark open them
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", "/healthz")
+            assert connection.getresponse().read()
+            kept.append(connection)
+        held = sorted(open_connections(pid) for pid in workers(server.pid))
+        assert sum(held) == 20
+        assert held[0] >= 8, held  # not all on whichever worker woke first
+    finally:
+        for connection in kept:
+            connection.close()
+        server_support.stop(server, hard=True)
 
 
 def test_workers_share_the_port_are_replaced_and_end_with_the_server(tmp_path):
