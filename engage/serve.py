@@ -8,8 +8,8 @@ serving behind it. SQLite's write lock keeps the workers' saves in order.
 
 Browsers keep their connections open, and whichever worker the operating system wakes
 first would accept all of them (measured: 20 of 20), leaving the others idle. So the
-workers share a count of the connections each has open, and only a worker with no more
-than any other listens for new ones.
+workers share a count of the connections each has open, and a worker with two or more
+above the fewest stops listening for new ones until the others catch up.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ log = logging.getLogger("engage")
 BIND_RETRY_SECONDS = 10.0
 #: Workers started again within this many seconds of each other count as a crash loop.
 RESTART_WINDOW_SECONDS = 10.0
-#: How often an idle worker looks again at whether it should be listening (seconds).
-SHARE_CHECK_SECONDS = 0.05
 #: A worker's count while it is being started: it takes no share until it runs.
 NOT_RUNNING = 2**30
+#: How long a worker waits for events before it looks at the counts again (seconds).
+LOOK_AGAIN_SECONDS = 0.05
 
 
 def default_processes() -> int:
@@ -65,19 +65,24 @@ def _exit_with_parent() -> None:
 
 
 def take_fair_share(server, counts, index: int) -> None:
-    """Let this worker's waitress server accept connections only while it has no more
-    open than any other worker (``counts``: one shared slot per worker).
+    """Let this worker's waitress server accept connections only while it has at most
+    one more open than the worker with fewest (``counts``: one shared slot per worker).
 
     waitress asks its listening socket's ``readable()`` before every wait for events;
-    answering no leaves the new connection to the worker with fewest. A connection is
-    never refused: it waits in the socket's queue for the next worker that looks.
+    answering no leaves new connections to the others. A worker that stopped listening
+    looks again every LOOK_AGAIN_SECONDS: otherwise, asleep for waitress's default
+    second, it could miss that the others have since stopped too (measured: one new
+    connection in twenty waited a second). A connection is never refused: it waits in
+    the socket's queue.
     """
+    # waitress's settings take whole seconds; its event loop takes any timeout.
+    server.adj.asyncore_loop_timeout = LOOK_AGAIN_SECONDS
     listening = server.readable
 
     def readable() -> bool:
         mine = len(server._map)  # its channels, plus the listener and its wake-up pipe
         counts[index] = mine
-        return listening() and mine <= min(counts)
+        return listening() and mine <= min(counts) + 1
 
     server.readable = readable
 
@@ -117,10 +122,7 @@ def _serve(sock: socket.socket, instance: str, hub: bool, threads: int,
 
     app = create_app()
     app.config["HUB"] = hub
-    options = {"sockets": [sock], "threads": threads, "ident": "engage"}
-    if counts is not None:
-        options["asyncore_loop_timeout"] = SHARE_CHECK_SECONDS
-    server = create_server(app, **options)
+    server = create_server(app, sockets=[sock], threads=threads, ident="engage")
     if counts is not None:
         take_fair_share(server, counts, index)
     server.run()
