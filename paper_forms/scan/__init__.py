@@ -25,7 +25,7 @@ from .load import (
     iter_pages,
     scan_files,
 )
-from .read import read_file, read_image, read_pages, read_scans
+from .read import SQLiteLayouts, read_file, read_image, read_pages, read_scans
 from .results import (
     GIVEN,
     STATUSES,
@@ -48,6 +48,7 @@ __all__ = [
     "NotAScan",
     "PageImage",
     "PageResult",
+    "SQLiteLayouts",
     "ScanFileError",
     "TooLarge",
     "count_pages",

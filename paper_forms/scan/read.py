@@ -18,9 +18,12 @@ back in file and page order either way. Worker processes are started with 'spawn
 from __future__ import annotations
 
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from importlib.machinery import ModuleSpec
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -82,6 +85,26 @@ class _Layouts:
         if form_id not in self.cache:
             self.cache[form_id] = self.lookup(form_id)
         return self.cache[form_id]
+
+
+class SQLiteLayouts:
+    """Form id to Layout from an SQLite file: ``query`` takes the form id and gives the
+    layout's JSON (no row: None). Picklable and light, so each worker process opens the
+    file itself, read-only, without importing the application that wrote it."""
+
+    def __init__(self, database: str | os.PathLike, query: str):
+        self.database = str(Path(database).resolve())
+        self.query = query
+
+    def __call__(self, form_id: str) -> Layout | None:
+        import sqlite3
+
+        connection = sqlite3.connect(Path(self.database).as_uri() + "?mode=ro", uri=True)
+        try:
+            row = connection.execute(self.query, [form_id]).fetchone()
+        finally:
+            connection.close()
+        return Layout.from_json(row[0]) if row else None
 
 
 def read_image(
@@ -435,6 +458,26 @@ def _tasks(runs: Iterable) -> Iterator[list]:
         yield task
 
 
+@contextmanager
+def _caller_script_left_out(layouts: LayoutLookup):
+    """Worker processes started in here do not run the caller's main script again (as
+    'spawn' does to find what was defined there): for a command such as ``engage``,
+    that would import the whole application into every worker, a second of start-up
+    and tens of megabytes each. Only when the lookup lives in that script is it run."""
+    main = sys.modules.get("__main__")
+    lookup_module = getattr(layouts, "__module__", None) or type(layouts).__module__
+    if main is None or getattr(main, "__spec__", None) is not None or lookup_module == "__main__":
+        yield
+        return
+    # multiprocessing runs no main module for a worker whose parent's __main__ was
+    # started by module name ending in "__main__" (python -m): say so, for a moment.
+    main.__spec__ = ModuleSpec("__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = None
+
+
 def _read_tagged(runs: Iterable, layouts: LayoutLookup, workers: int):
     """(tag, result) for every page of every run, in order, in `workers` processes."""
     if workers <= 1:
@@ -455,7 +498,9 @@ def _read_tagged(runs: Iterable, layouts: LayoutLookup, workers: int):
             if isinstance(task, tuple):  # a file that cannot be opened: no work to do
                 pending.append(([task], None))
             else:
-                pending.append((task, pool.submit(_run_task, task)))
+                # Workers start as tasks are handed out, so each hand-out is covered.
+                with _caller_script_left_out(layouts):
+                    pending.append((task, pool.submit(_run_task, task)))
             # Keep a few tasks in flight, so results never pile up in memory.
             while len(pending) > 3 * workers:
                 yield from _take(pending.popleft())
