@@ -23,6 +23,7 @@ writing area it came from.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -46,6 +47,7 @@ from paper_forms.scan import (
     UNCERTAIN,
     PageResult,
     ScanFileError,
+    SQLiteLayouts,
     align,
     count_pages,
     file_sha256,
@@ -421,7 +423,8 @@ def import_scan_files(
     if workers is None:
         workers = default_workers(to_read)
     results = read_pages([(file.path, file.wanted, file.sha) for _, file in reading],
-                         _StoredLayouts(current_app.config["DATABASE"]), workers=workers)
+                         SQLiteLayouts(current_app.config["DATABASE"],
+                                       "select layout from forms where id = ?"), workers=workers)
     for position, result in results:
         reading[position][1].take(result)
     for n, file in reading:
@@ -444,26 +447,6 @@ def default_workers(pages: int) -> int:
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
     return max(1, min(cores, 4))
-
-
-class _StoredLayouts:
-    """Form id to Layout, from the database file: picklable, so each reading process
-    opens the database itself (read-only) for the forms its pages name."""
-
-    def __init__(self, database: str):
-        self.database = str(database)
-
-    def __call__(self, form_id: str) -> Layout | None:
-        import sqlite3
-
-        uri = Path(self.database).resolve().as_uri() + "?mode=ro"
-        connection = sqlite3.connect(uri, uri=True)
-        try:
-            row = connection.execute("select layout from forms where id = ?",
-                                     [form_id]).fetchone()
-        finally:
-            connection.close()
-        return Layout.from_json(row[0]) if row else None
 
 
 def _file_error(name: str, error: BaseException | str, sha: str | None,
@@ -874,10 +857,16 @@ def _advance_sheet(sheet_id: str, by: str | None) -> None:
         _set_page(db, page["id"], state=state, reason_code=code)
 
 
+@functools.lru_cache(maxsize=8)
+def _printed_layout(database: str, form_id: str) -> Layout:
+    """A form's layout, parsed once: a form's layout never changes once printed, and a
+    large print run's took a millisecond or two to parse for every sheet consenting."""
+    row = get_db().execute("select layout from forms where id = ?", [form_id]).fetchone()
+    return Layout.from_json(row[0])
+
+
 def _sheet_idea_ids(sheet: dict) -> list[str]:
-    layout = Layout.from_json(
-        get_db().execute("select layout from forms where id = ?", [sheet["form_id"]]).fetchone()[0]
-    )
+    layout = _printed_layout(str(current_app.config["DATABASE"]), sheet["form_id"])
     try:
         printed = layout.sheet(sheet["serial"])
     except KeyError:
