@@ -614,3 +614,34 @@ def m0007_export_indexes(db: Database) -> None:
         alter table received_by_key rename to received;
         """,
     )
+
+
+@migrations(name="0008_receipts_on_rows")
+def m0008_receipts_on_rows(db: Database) -> None:
+    """Participants and contributions carry the batch that brought them to the hub, how
+    (network or file), when, and from which laptop.
+
+    All four are fixed once the hub has applied the batch, so the hub writes them with
+    the row, and its exports read them from the row instead of looking every row up in
+    ``received``, ``batches`` and ``devices`` (``received`` is still kept, for every
+    table). Rows already on a hub get theirs from those tables. They stay empty on a
+    laptop, which never sends them; and a revision made on this device does not inherit
+    the receipt of the revision it replaces (a correction copies the row it corrects).
+    """
+    receipt = ("sync_batch_id", "sync_via", "sync_received_at", "sync_laptop")
+    for table in ("participants", "contributions"):
+        for column in receipt:
+            db.execute(f"alter table {table} add column {column} text")
+        db.execute(
+            f"update {table} set ({', '.join(receipt)}) ="
+            " (select r.batch_id, b.via, b.received_at, d.name from received r"
+            " join batches b on b.batch_id = r.batch_id join devices d on d.id = b.device_id"
+            f" where r.key = {table}.revision_id and r.tbl = '{table}')"
+            f" where revision_id in (select key from received where tbl = '{table}')"
+        )
+        db.execute(
+            f"create trigger {table}_receipt_made_here after insert on {table}"
+            " when new.sync_batch_id is not null and new.device_id = (select id from device)"
+            f" begin update {table} set {', '.join(c + ' = null' for c in receipt)}"
+            " where rowid = new.rowid; end"
+        )

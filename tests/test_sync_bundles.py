@@ -8,6 +8,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from receipt_support import as_sent, receipts
 from sync_support import (
     capture,
     context,
@@ -50,13 +51,17 @@ def test_a_bundle_is_applied_whole_and_a_replay_changes_nothing(pair, tmp_path):
     for table in ("participants", "contributions", "exposures", "workshops"):
         mine = laptop_rows(lap, table)
         theirs = laptop_rows(hub_app, table)
-        assert {k: theirs[k] for k in mine} == mine, table
+        assert {k: as_sent(theirs[k]) for k in mine} == mine, table
     before = snapshot(hub_app)
     again = receive(hub_app, tmp_path / "usb" / "one.engage-sync")
     assert again["status"] == "nothing-new" and again["batches"] == 0
     assert snapshot(hub_app) == before
     batches = query(hub_app, "select * from batches")
     assert {b["via"] for b in batches} == {"file"} and len(batches) == made["batches"]
+    by_id = {b["batch_id"]: b for b in batches}
+    for table in ("participants", "contributions"):
+        assert receipts(laptop_rows(hub_app, table).values(), by_id, "Leeds laptop 3") == {
+            "file"}, table
 
 
 def test_the_file_reveals_nothing_without_the_hubs_key(pair, tmp_path):

@@ -17,6 +17,7 @@ import uuid
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from receipt_support import as_sent
 from sync_support import capture, context, enrol_laptop, make_app, make_hub, transport
 
 from engage.data import contributions, participants
@@ -233,6 +234,13 @@ def check(hub_app, laptops, clashes):
         hub_fixed = {t: {r["id"]: r for r in db.query(f"select * from {t}")} for t in FIXED}
         conflicts = list(db.query("select * from conflicts"))
         assert db.execute("pragma foreign_key_check").fetchall() == []  # nothing dangling
+        for t in REVISED:  # each row's receipt is the batch that brought it
+            assert db.execute(
+                f"select count(*) from {t} x join received r on r.tbl = '{t}'"
+                " and r.key = x.revision_id join batches b on b.batch_id = r.batch_id"
+                " join devices d on d.id = b.device_id where x.sync_batch_id = b.batch_id"
+                " and x.sync_via = b.via and x.sync_received_at = b.received_at"
+                " and x.sync_laptop = d.name").fetchone()[0] == len(hub_rows[t]), t
         forks = db.execute(
             "select count(*) from (select id from contributions c where not exists (select 1"
             " from contributions r where r.replaces = c.revision_id) group by id"
@@ -248,7 +256,7 @@ def check(hub_app, laptops, clashes):
                     union[t].setdefault(row["revision_id"], []).append(row)
                     if row["id"] in clashed:
                         continue
-                    assert hub_rows[t].get(row["revision_id"]) == row, (t, row)
+                    assert as_sent(hub_rows[t].get(row["revision_id"]) or {}) == row, (t, row)
                 # The hub's latest revision of each record is this laptop's latest.
                 for record_id, latest in db.execute(
                         f"select id, revision_id from {t} c where not exists (select 1 from"

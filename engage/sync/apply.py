@@ -21,7 +21,7 @@ from ..db import new_id, utc_now
 from . import envelope
 from .changelog import manifest_of, media_path
 from .envelope import Refused
-from .tables import REGISTRY, SyncedTable, columns, ordered
+from .tables import RECEIPT_COLUMNS, REGISTRY, SyncedTable, columns, ordered
 
 log = logging.getLogger("engage.sync")
 
@@ -78,7 +78,7 @@ def apply_frame(
     if device["record_device_id"] and record_device != device["record_device_id"]:
         raise Refused("other-laptop", "another laptop is already using this enrolment")
     now = utc_now()
-    batch = _Batch(db, instance, device, batch_id, held, now)
+    batch = _Batch(db, instance, device, batch_id, held, now, via)
     media = {}
     tables = {}
     for section in sections:
@@ -127,13 +127,15 @@ def apply_frame(
 class _Batch:
     """Applies the rows of one batch, table by table, keeping count and noting clashes."""
 
-    def __init__(self, db, instance, device: dict, batch_id: str, held: int, now: str):
+    def __init__(self, db, instance, device: dict, batch_id: str, held: int, now: str,
+                 via: str):
         self.db = db
         self.instance = instance
         self.device = device
         self.batch_id = batch_id
         self.held = held
         self.now = now
+        self.via = via
         self.applied: dict[str, int] = {}
         self.conflicts = 0
         self.workshops: set[str] = set()
@@ -224,11 +226,14 @@ class _Batch:
         rows = self._referenced(spec, cols, rows)
         if not rows:
             return
+        # A table that records its receipt on the row gets it with the row (no update).
+        receipt = [self.batch_id, self.via, self.now, self.device["name"]] if spec.receipt else []
+        written = cols + list(RECEIPT_COLUMNS[: len(receipt)])
         sql = (
-            f"insert or ignore into {spec.name} ({', '.join(cols)})"
-            f" values ({', '.join('?' * len(cols))})"
+            f"insert or ignore into {spec.name} ({', '.join(written)})"
+            f" values ({', '.join('?' * len(written))})"
         )
-        values = [[r[c] for c in cols] for r in rows]
+        values = [[r[c] for c in cols] + receipt for r in rows]
         self.db.execute("savepoint sync_rows")
         try:
             inserted = self.db.conn.executemany(sql, values).rowcount

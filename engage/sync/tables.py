@@ -20,6 +20,9 @@ from dataclasses import dataclass
 #: ``users``      names for provenance only: never a password, never able to sign in
 #: ``media``      a file by its SHA-256, carried beside the rows
 POLICIES = ("revisions", "owned", "fixed", "users", "media")
+#: The hub's record, on the row itself, of the batch that brought it (migration 0008):
+#: written by the hub as it applies the batch, never sent by a laptop.
+RECEIPT_COLUMNS = ("sync_batch_id", "sync_via", "sync_received_at", "sync_laptop")
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class SyncedTable:
     order: int  # tables are applied in this order, so what others refer to comes first
     private: tuple[str, ...] = ()  # columns never sent to the hub
     workshop_column: str | None = "workshop_id"
+    receipt: bool = False  # the row carries RECEIPT_COLUMNS
 
     @property
     def composite(self) -> bool:
@@ -63,8 +67,10 @@ for _table in (
     SyncedTable("kiosks", ("id",), "owned", 70),
     SyncedTable("forms", ("id",), "fixed", 80),
     SyncedTable("media", ("sha256",), "media", 90, workshop_column=None),
-    SyncedTable("participants", ("revision_id",), "revisions", 100),
-    SyncedTable("contributions", ("revision_id",), "revisions", 110),
+    SyncedTable("participants", ("revision_id",), "revisions", 100,
+                private=RECEIPT_COLUMNS, receipt=True),
+    SyncedTable("contributions", ("revision_id",), "revisions", 110,
+                private=RECEIPT_COLUMNS, receipt=True),
     SyncedTable("exposures", ("id",), "fixed", 120),
 ):
     register(_table)
