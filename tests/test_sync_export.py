@@ -7,10 +7,12 @@ import csv
 import io
 import shutil
 import sqlite3
+import subprocess
 
 import pytest
 from sync_support import capture, context, enrol_laptop, make_hub, transport
 
+from engage.data import export
 from engage.db import connect, migrate
 from engage.migrations import migrations
 from engage.sync import exports, laptop
@@ -65,8 +67,8 @@ def test_exports_stream_from_the_index_without_sorting(hub_of_two):
     db = connect(hub_app.config["DATABASE"])
     try:
         for table in ("contributions", "participants", "exposures"):
-            for as_text in (False, True):
-                sql, params = exports.select(table, as_text=as_text)
+            for as_line in (False, True):
+                sql, params = exports.select(table, as_line=as_line)
                 plan = " | ".join(r[3] for r in db.execute(f"explain query plan {sql}", params))
                 assert "TEMP B-TREE" not in plan, (table, plan)
                 assert "USING INDEX" in plan.split(" | ")[0], (table, plan)
@@ -102,31 +104,87 @@ def test_shell_and_python_give_the_same_rows(hub_of_two, monkeypatch):
 
 
 AWKWARD = ["plain", "", None, "a, b", 'say "hi"', "two\nlines", "cr\ronly", "crlf\r\nend",
-           '"', ",", "  spaced  ", "Chciałabym wizytę", "None", 7, 0, -3]
+           '"', ",", "  spaced  ", "Chciałabym wizytę", "None", 7, 0, -3, 2.5,
+           "لا أستطيع الوصول إلى العيادة، الحافلة لا تأتي", "שלום, \"עולם\"", "\u200f,\u200e",
+           "ਮੈਨੂੰ\r\n", "\t tab", "'single'", "\ufeffbom", "emoji 🚌,"]
 
 
-def reference_csv(rows: list[tuple], header: list[str]) -> str:
+def reference_csv(rows: list[tuple], header: list[str]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
     writer.writerows(rows)
-    return buffer.getvalue()
+    return buffer.getvalue().encode("utf-8")
+
+
+@pytest.fixture(scope="module")
+def awkward(tmp_path_factory):
+    """A database with one table of awkward values, in every column position."""
+    path = tmp_path_factory.mktemp("awkward") / "awkward.db"
+    db = sqlite3.connect(path)
+    names = [f"c{n}" for n in range(5)]
+    db.execute(f"create table t ({', '.join(names)})")
+    rows = [tuple(AWKWARD[(i * 7 + k) % len(AWKWARD)] for k in range(5)) for i in range(5000)]
+    rows += [tuple("x" for _ in range(5))] * 3000  # whole runs needing no quotes
+    rows += [tuple(AWKWARD[(i + k) % len(AWKWARD)] for k in range(5))
+             for i in range(len(AWKWARD))]
+    db.executemany("insert into t values (?, ?, ?, ?, ?)", rows)
+    db.commit()
+    db.close()
+    return path
 
 
 @pytest.mark.parametrize("columns", [1, 2, 5])
-def test_python_csv_is_what_the_csv_module_writes(columns):
-    db = sqlite3.connect(":memory:")
+@pytest.mark.parametrize("shell", PATHS)
+def test_csv_is_byte_for_byte_what_the_csv_module_writes(awkward, monkeypatch, columns,
+                                                         shell):
+    monkeypatch.setenv("ENGAGE_EXPORT_SHELL", shell)
     names = [f"c{n}" for n in range(columns)]
-    db.execute(f"create table t ({', '.join(names)})")
-    rows = [tuple(AWKWARD[(i * 7 + k) % len(AWKWARD)] for k in range(columns))
-            for i in range(5000)]
-    rows += [tuple("x" for _ in range(columns))] * 3000  # whole chunks needing no quotes
-    db.executemany(f"insert into t values ({', '.join('?' * columns)})", rows)
-    sql = "select * from t order by rowid"
-    expected = reference_csv(db.execute(sql).fetchall(), names)
-    assert "".join(exports.csv_chunks(db.execute(sql))) == expected
-    as_text = exports.text_select(db, sql)
-    assert "".join(exports.csv_chunks(db.execute(as_text))) == expected
+    sql = f"select {', '.join(names)} from t order by rowid"
+    db = connect(awkward)
+    try:
+        expected = reference_csv(db.execute(sql).fetchall(), names)
+        line = export.line_sql(names, "from t order by rowid")
+        if shell == "1":
+            pieces = exports.shell_lines(shutil.which("sqlite3"), str(awkward), line)
+        else:
+            pieces = exports.python_lines(db, line)
+        written = exports.header(names) + b"".join(exports.csv_lines(pieces, columns))
+    finally:
+        db.close()
+    assert written == expected
+
+
+@pytest.mark.skipif(not shutil.which("sqlite3"), reason="no sqlite3 shell")
+def test_csv_reads_back_as_the_sqlite3_shell_writes_it(awkward, monkeypatch):
+    """The shell quotes more (spaces, any non-ASCII), but the values read back the same."""
+    monkeypatch.setenv("ENGAGE_EXPORT_SHELL", "0")
+    names = [f"c{n}" for n in range(5)]
+    db = connect(awkward)
+    try:
+        ours = exports.header(names) + b"".join(exports.csv_lines(
+            exports.python_lines(db, export.line_sql(names, "from t order by rowid")), 5))
+    finally:
+        db.close()
+    shell = subprocess.run([shutil.which("sqlite3"), "-csv", "-header", str(awkward),
+                            "select * from t order by rowid"], capture_output=True,
+                           check=True).stdout
+    assert ours != shell
+    read = lambda data: list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))  # noqa: E731
+    assert read(ours) == read(shell)
+
+
+@pytest.mark.parametrize("value", [b"\xfe", b"\xff", b"\xfe\xff", b"a\xff\xfe"])
+def test_a_value_that_is_not_utf8_text_is_refused_not_written_wrong(tmp_path, value):
+    db = connect(tmp_path / "blob.db")
+    try:
+        db.execute("create table t (a, b)")
+        db.execute("insert into t values ('fine', ?)", [value])
+        with pytest.raises(ValueError, match="not UTF-8"):
+            list(exports.csv_lines(exports.python_lines(
+                db, export.line_sql(["a", "b"], "from t")), 2))
+    finally:
+        db.close()
 
 
 def test_migration_0007_keys_received_by_row_and_keeps_every_row(tmp_path):

@@ -83,17 +83,15 @@ ALIASES = {"contributions": "c", "participants": "p", "ideas": "i", "workshops":
 
 
 def select_sql(table: str, *, all_revisions: bool = False, demographics: bool = True,
-               columns: tuple[str, ...] = (), joins: str = "", as_text: bool = False) -> str:
+               columns: tuple[str, ...] = (), joins: str = "", as_line: bool = False) -> str:
     """The SELECT behind one export table.
 
     An export that adds columns of its own gives them (``x.a as b``) and the joins they
     need (`` left join x on x.k = c.id``, with the table's alias from ``ALIASES``): they
     go into this query rather than around it, so its ORDER BY stays at the top, where
     SQLite can take the order from an index. (SQLite 3.40 drops the ORDER BY of a
-    subquery that is joined to anything.) ``as_text`` gives every value as text and a
-    NULL as '', as CSV writes them, so a writer can join a row's values in one go; a
-    number comes as SQLite writes it, as the sqlite3 shell does (the exported columns
-    hold text and whole numbers, which Python writes the same way).
+    subquery that is joined to anything.) ``as_line`` selects each row as one value:
+    see :func:`line_sql`.
     """
     if table not in TABLES:
         raise ValueError(table)
@@ -102,16 +100,41 @@ def select_sql(table: str, *, all_revisions: bool = False, demographics: bool = 
         where = "where " + _latest(ALIASES[table], table)
     own, rest = _QUERIES[table]
     selected = [c for c in own if demographics or c not in _DEMOGRAPHICS] + list(columns)
-    if as_text:
-        selected = [_as_text(c) for c in selected]
-    return f"select {', '.join(selected)} " + rest.format(where=where, joins=joins)
+    rest = rest.format(where=where, joins=joins)
+    if as_line:
+        return line_sql([c.rpartition(" as ")[0] or c for c in selected], rest)
+    return f"select {', '.join(selected)} " + rest
 
 
-def _as_text(column: str) -> str:
-    expression, _, name = column.rpartition(" as ")
-    if not expression:
-        expression, name = column, column.rpartition(".")[2]
-    return f"ifnull(cast({expression} as text), '') as {name}"
+def column_names(columns: list[str]) -> list[str]:
+    """The names SQLite gives the columns ``x.a``, ``x.a as b``, ``expr as b``."""
+    return [c.rpartition(" as ")[2] if " as " in c else c.rpartition(".")[2] for c in columns]
+
+
+def names(table: str, *, demographics: bool = True, columns: tuple[str, ...] = ()) -> list[str]:
+    """The header of one export table, as ``select_sql`` names its columns."""
+    own, _ = _QUERIES[table]
+    return column_names([c for c in own if demographics or c not in _DEMOGRAPHICS]
+                        + list(columns))
+
+
+#: A row selected by ``line_sql`` holds its values with VALUE_END between them and
+#: LINE_END after the last. Neither byte occurs in UTF-8 text, which is all a column
+#: here holds (SQLite stores text as given, and engage writes only Python strings).
+VALUE_END = b"\xfe"
+LINE_END = b"\xff"
+
+
+def line_sql(expressions: list[str], rest: str) -> str:
+    """``select <expressions> <rest>`` with each row as one value: its values as text (a
+    NULL as nothing), separated by VALUE_END and ended by LINE_END, made in one printf.
+
+    Writing CSV from that costs a program one value a row, not one per column: see
+    :func:`engage.sync.exports.csv_lines` for the quoting. (The format is a blob cast to
+    text: the SQL text itself must be UTF-8.)
+    """
+    layout = VALUE_END.join([b"%s"] * len(expressions)) + LINE_END
+    return f"select printf(cast(x'{layout.hex()}' as text), {', '.join(expressions)}) {rest}"
 
 
 def rows(

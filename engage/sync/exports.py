@@ -2,9 +2,14 @@
 
 Each row of the laptops' tables carries, besides its own provenance (device, entered
 by, channel, created at), the batch that brought it to the hub, how (network or USB
-file), when, and from which enrolled laptop. Rows are read from a cursor in chunks and
-written as they come, so a million rows never sit in memory; an XLSX goes through
-openpyxl's write-only mode into a temporary file and is sent from there.
+file), when, and from which enrolled laptop (participants and contributions have it on
+the row, see migration 0008). Rows are read from a cursor in chunks and written as they
+come, so a million rows never sit in memory; an XLSX goes through openpyxl's write-only
+mode into a temporary file and is sent from there.
+
+A CSV is made by SQLite one row at a time, each row one value (``export.line_sql``), and
+quoted by Python a run of rows at a time (:func:`csv_lines`): the same bytes as
+``csv.writer``, from this process or from the sqlite3 shell where one is installed.
 
 Demographic answers are exported for coordinators only: row by row in participants,
 or as counts in ``demographics``, where any count under the threshold is suppressed.
@@ -25,8 +30,10 @@ from pathlib import Path
 
 from .. import vocab
 from ..data import export
+from ..data.export import LINE_END, VALUE_END
 from ..data.revisions import current_where
 from ..db import connect
+from .tables import RECEIPT_COLUMNS, REGISTRY
 
 FORMATS = ("csv", "jsonl", "xlsx")
 LAPTOP_TABLES = ("contributions", "participants", "ideas", "exposures", "workshops")
@@ -35,6 +42,9 @@ DEMOGRAPHIC_TABLES = ("participants", "demographics")
 DEFAULT_THRESHOLD = 5
 XLSX_MAX_ROWS = 1_048_576  # a worksheet's limit, header included
 _CHUNK = 2000
+#: Rows of CSV quoted at a time: about 200 KB, which stay in the processor's cache
+#: through the few passes over them.
+_LINES = 500
 #: Page cache for one export's connection: the joins for provenance look up indexes
 #: all over the file, and a large cache keeps them from being read again and again.
 CACHE_KIB = 128 * 1024
@@ -42,6 +52,7 @@ _KEYS = {"contributions": "revision_id", "participants": "revision_id"}
 
 #: Each row's batch, how and when it came and from which laptop: columns and joins added
 #: to the laptop export's own query (not wrapped around it, which would lose its order).
+#: Participants and contributions carry them on the row (migration 0008).
 _PROVENANCE_COLUMNS = ("sync_r.batch_id as sync_batch_id", "sync_b.via as sync_via",
                        "sync_b.received_at as sync_received_at", "sync_d.name as sync_laptop")
 _PROVENANCE_JOINS = (
@@ -73,20 +84,47 @@ _OWN = {
 }
 
 
+def _provenance(table: str) -> tuple[tuple[str, ...], str]:
+    """The provenance columns of a laptop table's export, and the joins they need."""
+    alias = export.ALIASES[table]
+    if table in REGISTRY and REGISTRY[table].receipt:
+        return tuple(f"{alias}.{c}" for c in RECEIPT_COLUMNS), ""
+    return _PROVENANCE_COLUMNS, _PROVENANCE_JOINS.format(table=table, alias=alias,
+                                                         key=_KEYS.get(table, "id"))
+
+
 def select(table: str, *, all_revisions: bool = False, demographics: bool = True,
            threshold: int = DEFAULT_THRESHOLD, group: str = "conversation",
-           as_text: bool = False) -> tuple[str, list]:
-    """One export's SQL and its parameters; ``as_text`` as in ``export.select_sql``."""
+           as_line: bool = False) -> tuple[str, list]:
+    """One export's SQL and its parameters; ``as_line`` as in ``export.select_sql``
+    (for a laptop table)."""
     if table in _OWN:
         return _OWN[table], []
     if table == "demographics":
         return _demographics_sql(threshold, group)
     if table not in LAPTOP_TABLES:
         raise ValueError(table)
-    joins = _PROVENANCE_JOINS.format(table=table, alias=export.ALIASES[table],
-                                     key=_KEYS.get(table, "id"))
+    columns, joins = _provenance(table)
     return export.select_sql(table, all_revisions=all_revisions, demographics=demographics,
-                             columns=_PROVENANCE_COLUMNS, joins=joins, as_text=as_text), []
+                             columns=columns, joins=joins, as_line=as_line), []
+
+
+def _line_select(db, table: str, **options) -> tuple[list[str], str, list]:
+    """One CSV export's header, and its SQL selecting each row as one line
+    (``export.line_sql``), with its parameters."""
+    if table in LAPTOP_TABLES:
+        columns, _ = _provenance(table)
+        names = export.names(table, demographics=options.get("demographics", True),
+                             columns=columns)
+        return names, select(table, as_line=True, **options)[0], []
+    sql, params = select(table, **options)
+    # Selected from whole, so its rows come in its own order (SQLite runs it as a
+    # co-routine, or takes its ORDER BY up when it flattens it).
+    names = [d[0] for d in db.execute(f"select * from ({sql}) limit 0", params).description]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{table}: a column name comes twice")
+    quoted = ['"' + name.replace('"', '""') + '"' for name in names]
+    return names, export.line_sql(quoted, f"from ({sql})"), params
 
 
 def _demographics_sql(threshold: int, group: str) -> tuple[str, list]:
@@ -122,72 +160,86 @@ def cursor_for(db, table: str, **options):
     return db.execute(sql, params)
 
 
-def csv_chunks(cursor) -> Iterator[str]:
-    """Header, then rows from the cursor in chunks, as ``csv.writer`` writes them (quoted
-    only where needed, CRLF line ends).
+def csv_lines(pieces: Iterator[tuple[bytes, int | None]], width: int) -> Iterator[bytes]:
+    """CSV as ``csv.writer`` writes it (a value quoted only when it holds a comma, a
+    quote or a line break; CRLF line ends), from runs of whole rows as
+    ``export.line_sql`` selects them, each with its number of rows where known.
 
-    The csv module copies every character through its quoting check, which made it most
-    of an export's time. Most values need no quoting, so rows of text are joined with
-    commas in C, and only a line with a quote, a line break or a comma too many (a value
-    that needed quoting) is made again, quoting the values that need it as csv.writer
-    does. A chunk with a value that is not text goes through csv.writer whole, so any
-    cursor gives the same CSV; one whose values are all text (``select(as_text=True)``,
-    :func:`text_select`) is the fast one.
+    Python touches each run a few times in C (a count, a search for the four characters
+    that need quoting, two byte replacements), and each value that needs quoting once.
+    A run whose separators do not add up (a value held bytes that are not UTF-8 text)
+    is refused rather than written wrong.
     """
+    for text, rows in pieces:
+        values = text.count(VALUE_END)
+        if b"," in text or b'"' in text or b"\r" in text or b"\n" in text:
+            text = _quoted(text)
+        if width == 1 and (text[:1] == LINE_END or LINE_END * 2 in text):
+            # csv.writer writes a lone empty value "", so the row is not read as none
+            pair, empty = LINE_END * 2, LINE_END + b'""' + LINE_END
+            text = (LINE_END + text).replace(pair, empty).replace(pair, empty)[1:]
+        text = text.replace(VALUE_END, b",")
+        lines = text.replace(LINE_END, b"\r\n")
+        ends = len(lines) - len(text)
+        if values != (width - 1) * ends or ends != (ends if rows is None else rows):
+            raise ValueError("the export met a value that is not UTF-8 text")
+        yield lines
+
+
+def _quoted(text: bytes) -> bytes:
+    """Rows with each value that holds a comma, a quote or a line break quoted. Each
+    such value is found from one of its special characters, so clean values cost
+    nothing; the rows are joined again from views, copied once."""
+    find, rfind = text.find, text.rfind
+    size = len(text)
+    spans = []
+    for special in (b",", b'"', b"\r", b"\n"):
+        at = find(special)
+        while at >= 0:
+            start = rfind(VALUE_END, 0, at) + 1
+            line = rfind(LINE_END, start, at) + 1
+            if line:
+                start = line
+            end = find(VALUE_END, at)
+            if end < 0:
+                end = size
+            line = find(LINE_END, at, end)
+            if line >= 0:
+                end = line
+            spans.append((start, end))
+            at = find(special, end)
+    spans.sort()
+    view = memoryview(text)
+    parts, done = [], 0
+    for start, end in spans:
+        if start < done:  # found again from another of its characters
+            continue
+        value = view[start:end]
+        if find(b'"', start, end) >= 0:
+            value = text[start:end].replace(b'"', b'""')
+        parts += (view[done:start], b'"', value, b'"')
+        done = end
+    parts.append(view[done:])
+    return b"".join(parts)
+
+
+def header(names: list[str]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([d[0] for d in cursor.description])
-    yield _flush(buffer)
-    commas = len(cursor.description) - 1
-    while rows := cursor.fetchmany(_CHUNK):
-        text = _joined(rows, commas) if commas else None  # a lone '' is written ""
-        if text is None:
-            writer.writerows(rows)
-            text = _flush(buffer)
-        yield text
+    csv.writer(buffer, lineterminator="\r\n").writerow(names)
+    return buffer.getvalue().encode("utf-8")
 
 
-def _joined(rows: list, commas: int) -> str | None:
-    """Rows of text as CSV lines, or None when a value is not text."""
+def python_lines(db, sql: str, params=()) -> Iterator[tuple[bytes, int]]:
+    """Runs of whole rows of ``sql`` (an ``export.line_sql``) read from ``db``, each
+    with its number of rows."""
+    factory = db.conn.text_factory
+    db.conn.text_factory = bytes  # the rows as SQLite holds them: no decoding
     try:
-        lines = [",".join(row) for row in rows]
-    except TypeError:
-        return None
-    text = "\r\n".join(lines)
-    n = len(lines)
-    if '"' in text or text.count("\n") != n - 1 or text.count("\r") != n - 1:
-        quoted = [i for i, line in enumerate(lines)
-                  if '"' in line or "\n" in line or "\r" in line or line.count(",") != commas]
-    elif text.count(",") != commas * n:
-        quoted = [i for i, line in enumerate(lines) if line.count(",") != commas]
-    else:
-        return text + "\r\n"
-    for i in quoted:  # csv.writer's minimal quoting, value by value
-        lines[i] = ",".join([
-            '"' + v.replace('"', '""') + '"' if "," in v or '"' in v or "\n" in v or "\r" in v
-            else v
-            for v in rows[i]
-        ])
-    return "\r\n".join(lines) + "\r\n"
-
-
-def _flush(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text
-
-
-def text_select(db, sql: str, params=()) -> str:
-    """``sql`` with every value as text and a NULL as '', as ``select(as_text=True)``
-    gives the laptops' tables, for the hub's own small ones. It is selected from whole
-    (SQLite runs it as a co-routine), so its rows come in its own order."""
-    names = [d[0] for d in db.execute(f"select * from ({sql}) limit 0", params).description]
-    if len(set(names)) != len(names):
-        return sql
-    quoted = ['"' + name.replace('"', '""') + '"' for name in names]
-    columns = ", ".join(f"ifnull(cast({name} as text), '') as {name}" for name in quoted)
-    return f"select {columns} from ({sql})"
+        cursor = db.execute(sql, params)
+        while rows := cursor.fetchmany(_LINES):
+            yield b"".join([row[0] for row in rows]), len(rows)
+    finally:
+        db.conn.text_factory = factory
 
 
 _STRUCTURED = ("text", "easy_read", "tags", "languages", "counts", "sent", "workshops",
@@ -247,27 +299,35 @@ def _cell(value):
 
 
 def sqlite3_shell() -> str | None:
-    """The sqlite3 command-line shell, if installed: it writes CSV several times faster
-    than Python can, from the same query, with the same quoting (only where needed) and
-    line ends. ENGAGE_EXPORT_SHELL=0 turns it off."""
-    if os.environ.get("ENGAGE_EXPORT_SHELL", "1") == "0":
+    """The sqlite3 command-line shell, if installed: it runs an export's query in a
+    process of its own, so the query and the quoting of its rows run side by side.
+    ENGAGE_EXPORT_SHELL=0 turns it off; it is not used on Windows, whose shell writes
+    a line break in a value as CRLF."""
+    if os.environ.get("ENGAGE_EXPORT_SHELL", "1") == "0" or os.name == "nt":
         return None
     return shutil.which("sqlite3")
 
 
-def shell_csv_chunks(shell: str, database_path: str, sql: str) -> Iterator[bytes]:
-    """CSV straight from the sqlite3 shell's output, read in chunks as it comes."""
+def shell_lines(shell: str, database_path: str, sql: str) -> Iterator[tuple[bytes, None]]:
+    """Runs of whole rows of ``sql`` (an ``export.line_sql``) from the sqlite3 shell,
+    read from its output as it comes. How many rows each holds is not known, so a value
+    that is not UTF-8 text is found only where it upsets the count of separators."""
     proc = subprocess.Popen(
-        [shell, "-bail", "-readonly", "-csv", "-header", "-newline", "\r\n",
+        [shell, "-bail", "-readonly", "-list", "-noheader", "-newline", "",
          "-cmd", ".timeout 30000", "-cmd", f"pragma cache_size=-{CACHE_KIB}",
          str(database_path), sql],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
-        while chunk := proc.stdout.read(256 * 1024):
-            yield chunk
+        rest = b""
+        while chunk := proc.stdout.read(200 * 1024):
+            chunk = rest + chunk
+            cut = chunk.rfind(LINE_END) + 1
+            rest = chunk[cut:]
+            if cut:
+                yield chunk[:cut], None
         error = proc.stderr.read()
-        if proc.wait() != 0:
+        if proc.wait() != 0 or rest:
             raise RuntimeError(f"sqlite3 export failed: {error.decode(errors='replace')}")
     finally:
         if proc.poll() is None:
@@ -281,22 +341,21 @@ def stream(database_path: str, table: str, fmt: str, **options) -> Iterator[byte
     """Chunks of one export on a connection of its own, for a streamed download."""
     if fmt not in FORMATS:
         raise ValueError(fmt)
-    sql, params = select(table, **options)
-    shell = sqlite3_shell() if fmt == "csv" and not params else None
-    if shell:
-        yield from shell_csv_chunks(shell, database_path, sql)
-        return
     db = connect(database_path)
     try:
         db.execute(f"pragma cache_size=-{CACHE_KIB}")
         if fmt == "csv":
-            if table in LAPTOP_TABLES:
-                sql, params = select(table, as_text=True, **options)
+            names, sql, params = _line_select(db, table, **options)
+            shell = sqlite3_shell() if not params else None
+            yield header(names)
+            if shell:
+                db, _ = None, db.close()
+                pieces = shell_lines(shell, database_path, sql)
             else:
-                sql = text_select(db, sql, params)
-            yield from csv_chunks(db.execute(sql, params))
+                pieces = python_lines(db, sql, params)
+            yield from csv_lines(pieces, len(names))
             return
-        cursor = db.execute(sql, params)
+        cursor = db.execute(*select(table, **options))
         if fmt == "jsonl":
             yield from jsonl_chunks(cursor)
         else:
@@ -310,7 +369,8 @@ def stream(database_path: str, table: str, fmt: str, **options) -> Iterator[byte
             finally:
                 os.unlink(name)
     finally:
-        db.close()
+        if db is not None:
+            db.close()
 
 
 def write_file(database_path: str, table: str, fmt: str, target: Path, **options) -> Path:
