@@ -563,3 +563,37 @@ def test_paper_contributions_reach_the_hub_with_their_page_and_crops(tmp_path):
     assert query(hub, "select decision from review_items") == [{"decision": "disagree"}]
     assert query(hub, "select vote from contributions where idea_id = ? and channel = 'paper'",
                  [first_idea[1]]) == [{"vote": "disagree"}]
+
+
+def _without_ids(report: dict) -> list:
+    return [(entry["file"], entry["status"],
+             [{k: v for k, v in page.items() if k != "page_id"} for page in entry["pages"]])
+            for entry in report["files"]]
+
+
+def test_pages_read_in_worker_processes_are_stored_as_when_read_here(paper, tmp_path):
+    """The same files, read in two worker processes or in this one: the same report, and
+    the same rows but for their new ids and times (bad files and pages included)."""
+    from engage.data import scans
+
+    reports, counts = [], []
+    for workers in (1, 2):
+        shutil.copytree(paper.instance, tmp_path / f"instance-{workers}")
+        app = create_app({"TESTING": True, "SECRET_KEY": "test-secret-key",
+                          "INSTANCE_PATH": str(tmp_path / f"instance-{workers}")})
+        with app.app_context():
+            reports.append(scans.import_scan_files([paper.files], workshop_id=paper.workshop_id,
+                                                   workers=workers))
+        counts.append({table: rows(app, f"select count(*) as n from {table}")[0]["n"]  # noqa: S608
+                       for table in SCAN_TABLES})
+        _close_pools(app)
+    assert _without_ids(reports[0]) == _without_ids(reports[1])
+    assert counts[0] == counts[1] and counts[0]["contributions"] > 0
+    assert reports[1]["totals"]["file_errors"] == 4  # empty, not a scan, a bomb, cut short
+
+
+def test_workers_only_for_batches_that_repay_starting_them():
+    from engage.data.scans import MIN_PAGES_FOR_WORKERS, default_workers
+
+    assert default_workers(1) == default_workers(MIN_PAGES_FOR_WORKERS - 1) == 1
+    assert 1 <= default_workers(500) <= 4
