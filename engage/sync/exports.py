@@ -48,6 +48,9 @@ _LINES = 500
 #: Page cache for one export's connection: the joins for provenance look up indexes
 #: all over the file, and a large cache keeps them from being read again and again.
 CACHE_KIB = 128 * 1024
+#: And the file mapped into memory, so pages are read without a copy each (a tenth of
+#: the CSV export's time). Only an export's own read-only connection maps it.
+MMAP_BYTES = 256 * 1024 * 1024
 _KEYS = {"contributions": "revision_id", "participants": "revision_id"}
 
 #: Each row's batch, how and when it came and from which laptop: columns and joins added
@@ -314,8 +317,8 @@ def shell_lines(shell: str, database_path: str, sql: str) -> Iterator[tuple[byte
     that is not UTF-8 text is found only where it upsets the count of separators."""
     proc = subprocess.Popen(
         [shell, "-bail", "-readonly", "-list", "-noheader", "-newline", "",
-         "-cmd", ".timeout 30000", "-cmd", f"pragma cache_size=-{CACHE_KIB}",
-         str(database_path), sql],
+         "-mmap", str(MMAP_BYTES), "-cmd", ".timeout 30000",
+         "-cmd", f"pragma cache_size=-{CACHE_KIB}", str(database_path), sql],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
@@ -344,6 +347,7 @@ def stream(database_path: str, table: str, fmt: str, **options) -> Iterator[byte
     db = connect(database_path)
     try:
         db.execute(f"pragma cache_size=-{CACHE_KIB}")
+        db.execute(f"pragma mmap_size={MMAP_BYTES}")
         if fmt == "csv":
             names, sql, params = _line_select(db, table, **options)
             shell = sqlite3_shell() if not params else None
