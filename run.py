@@ -9,14 +9,15 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> None:
-    from engage.serve import bind, default_processes, run
+    from engage.serve import DEFAULT_THREADS, bind, default_processes, run
 
     parser = argparse.ArgumentParser(description="Serve engage on this laptop.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=5000, help="port to listen on")
     parser.add_argument("--hub", action="store_true", help="run as the coordinators' hub")
     parser.add_argument("--instance", help="instance folder (default: ./instance)")
-    parser.add_argument("--threads", type=int, default=8, help="worker threads per process")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help=f"worker threads per process (default: {DEFAULT_THREADS})")
     parser.add_argument(
         "--processes",
         type=int,

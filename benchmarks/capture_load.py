@@ -52,6 +52,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 import server_support  # noqa: E402 - the tests' way of starting the real server
 from server_support import engage_cli, free_port, stop, wait_until_serving  # noqa: E402
 
+sys.path.insert(0, str(ROOT))
+from engage.serve import DEFAULT_THREADS  # noqa: E402 - the threads run.py serves with
+
 USERNAME = "fay"
 PASSWORD = "benchmark password 1"
 VOTES = ("agree", "disagree", "unsure")
@@ -424,7 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per measurement")
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
-    parser.add_argument("--threads", type=int, default=8, help="server threads (both servers)")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help="server threads per process (both servers; default as run.py)")
     parser.add_argument("--participants", type=int, default=20, help="participants")
     parser.add_argument("--server-processes", type=int,
                         help="engage's server processes (default: run.py's, one per core)")

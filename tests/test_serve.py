@@ -55,8 +55,11 @@ def port_is_free(port: int) -> bool:
 
 
 def serving(pid: int) -> bool:
-    """Whether a worker has started waitress's threads (eight, as run.py asks)."""
-    return len(list(Path(f"/proc/{pid}/task").iterdir())) >= 8
+    """Whether a worker has started waitress's threads (beside its main thread and the
+    one watching the parent)."""
+    from engage.serve import DEFAULT_THREADS
+
+    return len(list(Path(f"/proc/{pid}/task").iterdir())) >= 2 + DEFAULT_THREADS
 
 
 def open_connections(pid: int) -> int:
@@ -72,7 +75,7 @@ def test_kept_open_connections_are_shared_out_between_the_workers(tmp_path):
     kept = []
     try:
         wait_for(lambda: len(workers(server.pid)) == 2)
-        # Until a worker runs waitress (its eight threads started), the other takes all.
+        # Until a worker runs waitress (its threads started), the other takes all.
         wait_for(lambda: all(serving(pid) for pid in workers(server.pid)))
         for _ in range(20):  # one after another, as browsers and the benchmark open them
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
