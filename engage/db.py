@@ -15,7 +15,7 @@ from flask import Flask, current_app, g
 from sqlite_utils.utils import dedupe_keys
 
 from .filelock import WriteLock
-from .walsync import WalSync, can_flush
+from .walsync import BACKSTOP_PAGES, WalSync, can_flush
 
 _migrate_lock = threading.Lock()
 _shared: dict[tuple[str, str], WriteLock | WalSync] = {}
@@ -90,6 +90,8 @@ class Database(sqlite_utils.Database):
                 lock.release()
         # Outside the lock, so the next writer goes on while this one waits for the disk.
         self.make_durable(force=True)
+        if self.wal_sync is not None:
+            self.wal_sync.committed()
 
     def make_durable(self, force: bool = False) -> None:
         """Wait until what this connection has committed is on the disk (see walsync).
@@ -135,6 +137,7 @@ def connect(path: str | Path) -> Database:
         if can_flush(Path(key + "-wal")):
             db.wal_sync = _per_file("wal", key, lambda p: WalSync(p + "-wal"))
             synchronous = "NORMAL"
+            db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
     db.execute(f"PRAGMA synchronous={synchronous}")
     db.execute("PRAGMA foreign_keys=ON")
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")

@@ -142,3 +142,21 @@ def test_no_answer_is_sent_while_the_flush_is_still_going(app, capture):
     disk_done.set()
     saver.join(10)
     assert answers[0].get_json()["saved"] is True
+
+
+def test_the_log_is_copied_into_the_database_in_the_background(tmp_path):
+    from engage.db import connect
+    from engage.walsync import CHECKPOINT_EVERY
+
+    db = connect(tmp_path / "busy.db")
+    db.execute("create table notes (n integer)")
+    for n in range(CHECKPOINT_EVERY * 2):
+        with db.atomic():
+            db.execute("insert into notes values (?)", [n])
+    deadline = time.monotonic() + 10
+    while db.wal_sync.checkpoints < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert db.wal_sync.checkpoints >= 1
+    assert db.execute("pragma wal_checkpoint(passive)").fetchone()[0] == 0  # not stuck
+    assert db.execute("select count(*) from notes").fetchone()[0] == CHECKPOINT_EVERY * 2
+    db.close()
