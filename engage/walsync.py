@@ -33,6 +33,8 @@ CHECKPOINT_EVERY = 64
 #: SQLite's own checkpoint, run inside the commit that crosses it while the write lock
 #: is held, is left only as a backstop for a log the background could not keep down.
 BACKSTOP_PAGES = 8000
+#: A checkpoint thread with nothing to do for this long ends, closing its connection.
+IDLE_SECONDS = 10.0
 
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
@@ -91,23 +93,33 @@ class WalSync:
                 return
             if self._checkpointer is None:
                 self._checkpointer = threading.Thread(
-                    target=self._checkpoint_forever, name="engage-checkpoint", daemon=True)
+                    target=self._checkpoints, name="engage-checkpoint", daemon=True)
                 self._checkpointer.start()
         self._checkpoint_wanted.set()
 
-    def _checkpoint_forever(self) -> None:
+    def _checkpoints(self) -> None:
+        """Checkpoint whenever asked; after IDLE_SECONDS with nothing asked, close the
+        connection and end (the next request starts a thread again)."""
         database = str(self.path)[: -len("-wal")]
         conn = sqlite3.connect(database, timeout=30, check_same_thread=False)
-        conn.execute("PRAGMA synchronous=NORMAL")  # flush the log before, the file after
-        while True:
-            self._checkpoint_wanted.wait()
-            self._checkpoint_wanted.clear()
-            try:
-                # PASSIVE: copies what no reader still needs, never blocks a save.
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                self.checkpoints += 1
-            except sqlite3.Error as error:  # SQLite's backstop checkpoint still runs
-                log.warning("background checkpoint of %s failed: %s", database, error)
+        try:
+            conn.execute("PRAGMA synchronous=NORMAL")  # flush the log before, file after
+            while True:
+                if not self._checkpoint_wanted.wait(IDLE_SECONDS):
+                    with self._cond:
+                        if not self._checkpoint_wanted.is_set():
+                            self._checkpointer = None
+                            return
+                    continue
+                self._checkpoint_wanted.clear()
+                try:
+                    # PASSIVE: copies what no reader still needs, never blocks a save.
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                except sqlite3.Error as error:  # SQLite's backstop still runs
+                    log.warning("background checkpoint of %s failed: %s", database, error)
+        finally:
+            conn.close()
 
     def sync(self) -> None:
         """Return once everything this thread committed is on the disk."""

@@ -157,6 +157,32 @@ def test_the_log_is_copied_into_the_database_in_the_background(tmp_path):
     while db.wal_sync.checkpoints < 1 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert db.wal_sync.checkpoints >= 1
-    assert db.execute("pragma wal_checkpoint(passive)").fetchone()[0] == 0  # not stuck
     assert db.execute("select count(*) from notes").fetchone()[0] == CHECKPOINT_EVERY * 2
+    db.close()
+
+
+def test_an_idle_checkpoint_thread_ends_and_a_later_one_starts(tmp_path, monkeypatch):
+    import engage.walsync
+    from engage.db import connect
+    from engage.walsync import CHECKPOINT_EVERY
+
+    monkeypatch.setattr(engage.walsync, "IDLE_SECONDS", 0.05)
+    db = connect(tmp_path / "quiet.db")
+    db.execute("create table notes (n integer)")
+
+    def saves():
+        for n in range(CHECKPOINT_EVERY):
+            with db.atomic():
+                db.execute("insert into notes values (?)", [n])
+
+    saves()
+    first = db.wal_sync._checkpointer
+    assert first is not None
+    first.join(5)  # nothing more to do: it ends
+    assert db.wal_sync._checkpointer is None
+    saves()
+    deadline = time.monotonic() + 5
+    while db.wal_sync.checkpoints < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert db.wal_sync.checkpoints == 2
     db.close()
