@@ -42,7 +42,9 @@ _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 def flush_file(path: Path) -> None:
     """Flush a file's written data to the disk (fsync; FlushFileBuffers on Windows).
 
-    A file SQLite has already checkpointed and removed has nothing left to flush."""
+    Opened anew each time, never kept open: SQLite may have checkpointed and removed the
+    log and made a new one, and a kept descriptor would flush the old file. A file that
+    is gone has nothing left to flush."""
     try:
         fd = os.open(path, os.O_RDWR | _O_BINARY)
     except FileNotFoundError:
@@ -57,7 +59,9 @@ def can_flush(path: Path) -> bool:
     """Whether this process may open ``path`` to flush it (a log that is not there yet
     will be made by SQLite, with the same rights as the database)."""
     try:
-        flush_file(path)
+        os.close(os.open(path, os.O_RDWR | _O_BINARY))
+    except FileNotFoundError:
+        return True
     except OSError:
         return False
     return True
