@@ -422,11 +422,12 @@ def import_scan_files(
     to_read = sum(len(file.wanted) for _, file in reading)
     if workers is None:
         workers = default_workers(to_read)
-    results = read_pages([(file.path, file.wanted, file.sha) for _, file in reading],
+    batches = read_pages([(file.path, file.wanted, file.sha) for _, file in reading],
                          SQLiteLayouts(current_app.config["DATABASE"],
-                                       "select layout from forms where id = ?"), workers=workers)
-    for position, result in results:
-        reading[position][1].take(result)
+                                       "select layout from forms where id = ?"),
+                         workers=workers, batches=True)
+    for batch in batches:
+        _store_batch(run, [(reading[position][1], result) for position, result in batch])
     for n, file in reading:
         reports[n] = file.finish()
     return {"files": reports, "totals": _totals(reports)}
@@ -486,6 +487,9 @@ class _FileImport:
         self.report = {"file": name, "sha256": sha, "status": "imported", "pages": []}
         self.wanted: list[int] = []
         self.errors: list[PageResult] = []
+        self.taken = 0  # pages read so far
+        self.closed = False
+        self.refused: dict | None = None
         existing = list(db.query("select * from scan_files where sha256 = ?", [sha]))
         self.completed = bool(existing and existing[0]["completed_at"])
         if self.completed:
@@ -518,52 +522,128 @@ class _FileImport:
             else:
                 self.wanted.append(index)
 
-    def take(self, result: PageResult) -> None:
-        """A page read: stored now; a page that could not be decoded, at the end."""
-        if result.status == "error":
-            self.errors.append(result)
-        else:
-            self.report["pages"].append(
-                _store_safely(self.run, self.held, self.file_row, result))
-        self.run.step(self.name)
-
     def finish(self) -> dict:
-        report, held, name = self.report, getattr(self, "held", None), self.name
+        """The file's report, once every page it wanted is stored (see _store_batch)."""
+        report = self.report
         if self.completed:
             return report
-        if self.errors:
-            if not held["file"] and not report["pages"]:
-                # Nothing in the file could be decoded: refused whole, nothing kept.
-                first = self.errors[0]
-                return _file_error(name, first.reason or "", self.sha, first.error_type)
-            # Pages that could not be decoded are kept, for a person, beside the rest.
-            for result in self.errors:
-                report["pages"].append(_store_safely(self.run, held, self.file_row, result))
-        if held["file"] and not any(p["status"] == "not_saved" for p in report["pages"]):
+        if self.refused is not None:
+            return self.refused
+        if self.taken < len(self.wanted):  # not read to the end (the reader stopped)
+            report["pages"].sort(key=lambda p: p["page_index"])
+            return report
+        if not self.closed:
             db = get_db()
             with db.atomic():
-                db.execute("update scan_files set completed_at = ? where sha256 = ?",
-                           [utc_now(), self.sha])
-        elif all(p["status"] == "duplicate" for p in report["pages"]):
+                self.close(db, report["pages"])
+            self.closed = True
+        if not self.held["file"] and all(p["status"] == "duplicate" for p in report["pages"]):
             report["status"] = "already_imported"
         report["pages"].sort(key=lambda p: p["page_index"])
         return report
 
+    def close(self, db, pages: list[dict]) -> None:
+        """Every page stored: the file is complete (in the caller's transaction) unless
+        a page could not be saved, which importing it again tries again."""
+        if self.held["file"] and not any(p["status"] == "not_saved" for p in pages):
+            db.execute("update scan_files set completed_at = ? where sha256 = ?",
+                       [utc_now(), self.sha])
+
+
+#: Pages stored in one transaction at most: one flush to the disk for them all.
+BATCH_PAGES = 64
+
+
+def _store_batch(run: _Import, items: list[tuple[_FileImport, PageResult]]) -> None:
+    """Pages read together, stored together: one transaction and one flush to the disk
+    for them all (a transaction each was a fifth of a page's time), each page in a
+    savepoint of its own so that one that cannot be saved leaves nothing half-written
+    and the rest carry on. A page that could not be decoded is kept for the end of its
+    file; a file none of whose pages could be decoded is refused whole, nothing kept.
+    Progress is reported once they are committed: what it counts survives a cut."""
+    work: list[tuple[_FileImport, PageResult]] = []
+    ending: list[_FileImport] = []
+    for file, result in items:
+        file.taken += 1
+        if result.status == "error":
+            file.errors.append(result)
+        else:
+            work.append((file, result))
+        if file.taken == len(file.wanted):
+            ending.append(file)
+    for file in ending:
+        if not file.errors:
+            continue
+        if (not file.held["file"] and not file.report["pages"]
+                and not any(f is file for f, _ in work)):
+            # Nothing in the file could be decoded: refused whole, nothing kept.
+            first = file.errors[0]
+            file.refused = _file_error(file.name, first.reason or "", file.sha,
+                                       first.error_type)
+            continue
+        # Pages that could not be decoded are kept, for a person, beside the rest.
+        work += [(file, result) for result in file.errors]
+    for start in range(0, len(work), BATCH_PAGES):
+        last = start + BATCH_PAGES >= len(work)
+        _store_together(run, work[start:start + BATCH_PAGES], ending if last else [])
+    for file, _result in items:
+        run.step(file.name)
+
+
+def _store_together(run: _Import, work: list, ending: list[_FileImport]) -> None:
+    db = get_db()
+    held = {id(file): file.held["file"] for file, _ in work}
+    # The disk first, outside the transaction: originals and writing crops, each named
+    # by its content (one left behind by a crash is simply found again next time).
+    prepared = [_prepare_page(run, file.held, file.file_row, result) for file, result in work]
+    fresh: dict = {}
+    try:
+        with db.atomic():
+            reports = [
+                _saved_page(run, file.held, file.file_row, result, ready, fresh)
+                for (file, result), ready in zip(work, prepared, strict=True)
+            ]
+            for file in ending:
+                if file.refused is None:
+                    mine = [r for (f, _), r in zip(work, reports, strict=True) if f is file]
+                    file.close(db, file.report["pages"] + mine)
+    except Exception:  # noqa: BLE001 - then each page on its own, as it can be
+        log.exception("a batch of scanned pages could not be saved together")
+        for file, _ in work:
+            file.held["file"] = held[id(file)]
+        reports = [_store_safely(run, file.held, file.file_row, result) for file, result in work]
+        for (file, _), report in zip(work, reports, strict=True):
+            file.report["pages"].append(report)
+        for file in ending:
+            if file.refused is None:
+                with db.atomic():
+                    file.close(db, file.report["pages"])
+    else:
+        for (file, _), report in zip(work, reports, strict=True):
+            file.report["pages"].append(report)
+    for file in ending:
+        file.closed = True
+
 
 def _store_safely(run, held, file_row, result: PageResult) -> dict:
-    """Store a page; one that cannot be saved is reported, and the file left incomplete
-    so that importing it again tries that page again. The rest carry on."""
+    """Store a page in a transaction of its own; one that cannot be saved is reported,
+    and the file left incomplete so that importing it again tries that page again."""
     try:
         return _store_page(run, held, file_row, result)
     except Exception as error:  # noqa: BLE001 - one page never stops the batch
-        log.exception("page %s of %s could not be saved", result.page_index, file_row["sha256"])
-        return {"page_index": result.page_index, "reading": result.status,
-                "form_id": result.form_id, "serial": result.serial, "page": result.page,
-                "status": "not_saved", "reason_code": "error", "reason": str(error)}
+        return _not_saved(file_row, result, error)
+
+
+def _not_saved(file_row, result: PageResult, error: BaseException) -> dict:
+    log.exception("page %s of %s could not be saved", result.page_index, file_row["sha256"])
+    return {"page_index": result.page_index, "reading": result.status,
+            "form_id": result.form_id, "serial": result.serial, "page": result.page,
+            "status": "not_saved", "reason_code": "error", "reason": str(error)}
 
 
 def _ensure_file(db, held: dict, file_row: dict) -> None:
-    """The original is kept, by content hash, before the first page that names it."""
+    """The original's row, before the first page that names it (the file itself is
+    kept by _prepare_page, before the transaction)."""
     if held["file"]:
         return
     _write_once(instance_folder() / file_row["stored_path"], source=held["path"])
@@ -590,9 +670,12 @@ def _result_json(result: PageResult, extra: dict) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-def _load_result(row: dict):
+def _load_result(row: dict, fresh: dict | None = None):
     """What was read from a page, as stored: only the parts engage uses, read leniently,
-    so that a page stored by an older reader still applies after an upgrade."""
+    so that a page stored by an older reader still applies after an upgrade. (A page
+    stored in this transaction is in `fresh`, as read: the same, without parsing.)"""
+    if fresh and row["id"] in fresh:
+        return fresh[row["id"]]
     data = json.loads(row["result"] or "{}")
     extra = data.pop("engage", {})
 
@@ -611,6 +694,22 @@ def _load_result(row: dict):
 
 def _store_page(run: _Import, held: dict, file_row: dict, result: PageResult) -> dict:
     """Store one page and apply it as far as it can go, in one transaction."""
+    ready = _prepare_page(run, held, file_row, result)
+    return _saved_page(run, held, file_row, result, ready, {})
+
+
+def _is_duplicate(db, result: PageResult) -> bool:
+    return bool(result.page_sha256) and db.execute(
+        "select 1 from scan_pages where page_sha256 = ?", [result.page_sha256]
+    ).fetchone() is not None
+
+
+def _prepare_page(run: _Import, held: dict, file_row: dict, result: PageResult):
+    """What a page needs on the disk before its rows are written: the original file and
+    the writing crops (each named by its content, so one left behind by a crash is
+    simply found again next time). Nothing for a page seen before. The page's preview
+    and the crops of unclear questions are made from the kept original when a person
+    first asks to see them (page_image, review_image): most are never looked at."""
     db = get_db()
     report = {
         "page_index": result.page_index,
@@ -623,16 +722,24 @@ def _store_page(run: _Import, held: dict, file_row: dict, result: PageResult) ->
         "areas_queued": 0,
         "reason": result.reason,
     }
-    if result.page_sha256 and db.execute(
-        "select 1 from scan_pages where page_sha256 = ?", [result.page_sha256]
-    ).fetchone():
-        return {**report, "status": "duplicate", "reason_code": None}
-    # Writing crops first, outside the transaction: each is named by its content, so one
-    # left behind by a crash is simply found again next time. The page's preview and
-    # the crops of unclear questions are made from the kept original when a person
-    # first asks to see them (page_image, review_image): most are never looked at.
+    if _is_duplicate(db, result):
+        return report, None
+    if not held["file"]:
+        _write_once(instance_folder() / file_row["stored_path"], source=held["path"])
     extra: dict = {"areas": [_store_image(a.png) if a.png else None for a in result.areas],
                    "crops": {}}
+    return report, extra
+
+
+def _saved_page(run: _Import, held: dict, file_row: dict, result: PageResult, ready,
+                fresh: dict) -> dict:
+    """Store one page and apply it as far as it can go, in a transaction (or, inside
+    the caller's, a savepoint) of its own: a page that cannot be saved leaves nothing
+    behind and is reported 'not_saved'; the others carry on."""
+    db = get_db()
+    report, extra = ready
+    if extra is None:
+        return {**report, "status": "duplicate", "reason_code": None}
     page_layout = _page_layout(run.forms, result.form_id, result.serial, result.page)
     if result.homography is not None and page_layout is not None:
         extra["crop_later"] = True
@@ -664,33 +771,39 @@ def _store_page(run: _Import, held: dict, file_row: dict, result: PageResult) ->
         "device_id": device_id(),
         "created_at": utc_now(),
     }
-    with db.atomic():
-        if result.page_sha256 and db.execute(
-            "select 1 from scan_pages where page_sha256 = ?", [result.page_sha256]
-        ).fetchone():
-            return {**report, "status": "duplicate", "reason_code": None}
-        _ensure_file(db, held, file_row)
-        if result.status == "blank":
-            row.update(state="blank", reason=None)
-        elif result.status == "read":
-            _place(run, row)
-        else:
-            row["reason_code"] = result.status if result.status in REASONS else "error"
-            form = run.forms.row(result.form_id)
-            if form:
-                workshop, _code = _workshop_for(run, form, None)
-                row["workshop_id"] = workshop or row["workshop_id"]
-        _insert_page(db, row)
-        if row["claims"] and row["sheet_id"]:
-            _supersede(db, row)
-            _advance_sheet(row["sheet_id"], run.imported_by)
-        final = _page(row["id"])
+    had_file = held["file"]
+    try:
+        with db.atomic():
+            if _is_duplicate(db, result):
+                return {**report, "status": "duplicate", "reason_code": None}
+            _ensure_file(db, held, file_row)
+            if result.status == "blank":
+                row.update(state="blank", reason=None)
+            elif result.status == "read":
+                _place(run, row)
+            else:
+                row["reason_code"] = result.status if result.status in REASONS else "error"
+                form = run.forms.row(result.form_id)
+                if form:
+                    workshop, _code = _workshop_for(run, form, None)
+                    row["workshop_id"] = workshop or row["workshop_id"]
+            _insert_page(db, row)
+            if row["claims"] and row["sheet_id"]:
+                fresh[row["id"]] = (result, extra)
+                _supersede(db, row)
+                _advance_sheet(row["sheet_id"], run.imported_by, fresh)
+            final = _page(row["id"])
+    except Exception as error:
+        held["file"] = had_file  # its row went with the rest
+        if not db.conn.in_transaction:
+            raise  # a transaction of its own: the caller reports it
+        return _not_saved(file_row, result, error)
     return {
         **report,
         "page_id": final["id"],
         "status": final["state"],
         "reason_code": final["reason_code"],
-        "areas_queued": _queued(final["id"]),
+        "areas_queued": _queued(final["id"]) if report["areas_written"] else 0,
     }
 
 
@@ -815,7 +928,7 @@ def _set_page(db, page_id: str, **changes) -> None:
     )
 
 
-def _advance_sheet(sheet_id: str, by: str | None) -> None:
+def _advance_sheet(sheet_id: str, by: str | None, fresh: dict | None = None) -> None:
     """Settle a sheet's consent from its pages, then apply or hold each waiting page.
 
     The caller holds the transaction.
@@ -827,7 +940,7 @@ def _advance_sheet(sheet_id: str, by: str | None) -> None:
         " and claims = 1 order by page", [sheet_id]))
     if sheet["consent"] == "unknown":
         for page in pages:
-            result, extra = _load_result(page)
+            result, extra = _load_result(page, fresh)
             answer = _consent_answer(result)
             if answer is None:
                 continue
@@ -844,9 +957,9 @@ def _advance_sheet(sheet_id: str, by: str | None) -> None:
         sheet = next(db.query("select * from scan_sheets where id = ?", [sheet_id]))
     for page in pages:
         if sheet["consent"] == "given":
-            _apply_page(page, sheet, by)
+            _apply_page(page, sheet, by, fresh)
             continue
-        result, _extra = _load_result(page)
+        result, _extra = _load_result(page, fresh)
         has_consent_box = _consent_answer(result) is not None
         if sheet["consent"] == "not_given":
             state, code = ("attention" if has_consent_box else "waiting"), "no_consent"
@@ -905,10 +1018,10 @@ def _give_consent(sheet: dict, by: str | None) -> str:
     return person["id"]
 
 
-def _apply_page(page: dict, sheet: dict, by: str | None) -> None:
+def _apply_page(page: dict, sheet: dict, by: str | None, fresh: dict | None = None) -> None:
     """Save what a page says for its sheet's consenting participant."""
     db = get_db()
-    result, extra = _load_result(page)
+    result, extra = _load_result(page, fresh)
     workshop_id, participant_id = sheet["workshop_id"], sheet["participant_id"]
     demographics = {}
     for answer in result.answers:

@@ -480,14 +480,22 @@ def _caller_script_left_out(layouts: LayoutLookup):
 
 def _read_tagged(runs: Iterable, layouts: LayoutLookup, workers: int):
     """(tag, result) for every page of every run, in order, in `workers` processes."""
+    for batch in _read_batches(runs, layouts, workers):
+        yield from batch
+
+
+def _read_batches(runs: Iterable, layouts: LayoutLookup, workers: int):
+    """Lists of (tag, result), in order: one page at a time in this process, or with
+    workers all the pages that have come back together (a task, and those after it
+    already done), so a caller can store them together."""
     if workers <= 1:
         lookup = _Layouts(layouts)
         for tag, run in runs:
             if isinstance(run, PageResult):
-                yield tag, run
+                yield [(tag, run)]
             else:
                 for result in _read_run(run, lookup):
-                    yield tag, result
+                    yield [(tag, result)]
         return
     context = get_context("spawn")
     with ProcessPoolExecutor(
@@ -503,9 +511,18 @@ def _read_tagged(runs: Iterable, layouts: LayoutLookup, workers: int):
                     pending.append((task, pool.submit(_run_task, task)))
             # Keep a few tasks in flight, so results never pile up in memory.
             while len(pending) > 3 * workers:
-                yield from _take(pending.popleft())
+                yield _take_ready(pending)
         while pending:
-            yield from _take(pending.popleft())
+            yield _take_ready(pending)
+
+
+def _take_ready(pending: deque) -> list[tuple[object, PageResult]]:
+    """The first task's results (waiting for them), and those of the tasks after it
+    that are done already."""
+    out = _take(pending.popleft())
+    while pending and (pending[0][1] is None or pending[0][1].done()):
+        out += _take(pending.popleft())
+    return out
 
 
 def _take(item) -> list[tuple[object, PageResult]]:
@@ -544,13 +561,16 @@ def read_pages(
     layouts: LayoutLookup,
     *,
     workers: int = 1,
-) -> Iterator[tuple[int, PageResult]]:
+    batches: bool = False,
+) -> Iterator[tuple[int, PageResult]] | Iterator[list[tuple[int, PageResult]]]:
     """Chosen pages of chosen files, as (the file's position in `files`, result).
 
     Each file is (path, its 0-based page indexes to read, its SHA-256 or None). For a
     caller that already knows which pages it wants (an import that stored some pages
     of a file before), with one pool of workers for the whole batch: results come in
     file and page order, a page that cannot be decoded as an 'error' result for it.
+    With `batches`, lists of them: the pages that came back from the workers together
+    (one page at a time without workers), for a caller that stores several at once.
     """
 
     def runs():
@@ -562,4 +582,7 @@ def read_pages(
                     stop = wanted.pop(0)
                 yield n, (str(path), start, stop + 1, digest, False)
 
-    yield from _read_tagged(runs(), layouts, workers)
+    if batches:
+        yield from _read_batches(runs(), layouts, workers)
+    else:
+        yield from _read_tagged(runs(), layouts, workers)
