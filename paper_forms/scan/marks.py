@@ -198,13 +198,15 @@ def _measure_group(patches: np.ndarray, width: float, height: float, page=None) 
     across_y, across_y2, across_x, across_x2 = g.across
     span_x, span_y, sides = g.span_x, g.span_y, g.sides
     flat = patches.reshape(n, -1)
-    paper = _percentile(flat[:, g.ring_at], 90)
+    paper = _percentile(flat[:, g.ring_at], 90, levels=True)
     if page is not None:
         paper = np.maximum(paper, PAPER_SHARE * page)
     d = darkness(patches, paper[:, None, None])
     d_inner = d.reshape(n, -1)[:, g.inner_at]
     light = (d_inner >= LIGHT).mean(axis=1)
-    peak = _percentile(d_inner, 98)
+    # The 98th percentile of darkness is the darkness of the 2nd percentile of grey
+    # (darkness falls as grey rises), found by counting grey levels, not by sorting.
+    peak = _percentile(flat[:, g.inner_at], 98, levels=True, through=paper)
     # Pen ink: darker than DARK, or for a lighter pen (blue biro in grey), than
     # INK_SHARE of the box's own darkest ink, but never lighter than LIGHTEST_INK.
     ink = np.clip(INK_SHARE * peak, LIGHTEST_INK, DARK)[:, None]
@@ -239,12 +241,17 @@ def _measure_group(patches: np.ndarray, width: float, height: float, page=None) 
     r0, r1, c0, c1 = g.inner_box
     dark_map = (d[:, r0 : r1 + 1, c0 : c1 + 1] >= ink[:, :, None]).astype(np.int32)
     side = max(2, round(SOLID_SIDE * k))
-    if min(dark_map.shape[1:]) >= side:
-        full = (_window_sums(dark_map, side) >= 0.9 * side * side).astype(np.int32)
-        padded = np.pad(full, ((0, 0), (side - 1, side - 1), (side - 1, side - 1)))
-        solid = (_window_sums(padded, side) > 0).reshape(n, -1).mean(axis=1)
-    else:
-        solid = np.zeros(n)
+    solid = np.zeros(n)
+    # Only a box with a window's worth of pen ink can have a window all of it: most
+    # (blank, ticked, crossed) do not, and are not searched.
+    some = np.flatnonzero(dark_map.sum(axis=(1, 2)) >= 0.9 * side * side)
+    if min(dark_map.shape[1:]) >= side and len(some):
+        full = _window_sums(dark_map[some], side) >= 0.9 * side * side
+        filled = full.reshape(len(some), -1).any(axis=1)
+        some, full = some[filled], full[filled].astype(np.int32)
+        if len(some):
+            padded = np.pad(full, ((0, 0), (side - 1, side - 1), (side - 1, side - 1)))
+            solid[some] = (_window_sums(padded, side) > 0).reshape(len(some), -1).mean(axis=1)
     return [
         Ink(
             light=float(light[i]),
@@ -350,15 +357,38 @@ def _run(mask: np.ndarray) -> slice:
     return slice(int(at[0]), int(at[-1]) + 1)
 
 
-def _percentile(values: np.ndarray, q: float) -> np.ndarray:
+def _percentile(
+    values: np.ndarray, q: float, levels: bool = False, through: np.ndarray | None = None
+) -> np.ndarray:
     """np.percentile(values, q, axis=1) (linear between the two nearest ranks), for a
-    fraction of its time on small rows."""
+    fraction of its time on small rows.
+
+    `levels`: the values are whole grey levels (0-255, as sampled), and the two ranks
+    are found by counting each level rather than by partitioning: the same values, in
+    a third of the time. `through` (each row's paper): the percentile is of those grey
+    levels' darkness against it instead, which orders them the other way round.
+    """
     n = values.shape[1]
     at = (n - 1) * q / 100
     low = int(np.floor(at))
     high = min(low + 1, n - 1)
-    part = np.partition(values, [low, high], axis=1)
-    return part[:, low] + (part[:, high] - part[:, low]) * (at - low)
+    if not levels:
+        part = np.partition(values, [low, high], axis=1)
+        return part[:, low] + (part[:, high] - part[:, low]) * (at - low)
+    rows = len(values)
+    counts = np.bincount(
+        (values.astype(np.intp) + 256 * np.arange(rows)[:, None]).ravel(), minlength=256 * rows
+    ).reshape(rows, 256)
+    below = counts.cumsum(axis=1)
+    if through is None:
+        first, second = (below > low).argmax(axis=1), (below > high).argmax(axis=1)
+        first, second = first.astype(values.dtype), second.astype(values.dtype)
+    else:
+        # Darkness in rising order is grey in falling order.
+        first = (below > n - 1 - low).argmax(axis=1).astype(values.dtype)
+        second = (below > n - 1 - high).argmax(axis=1).astype(values.dtype)
+        first, second = darkness(first, through), darkness(second, through)
+    return first + (second - first) * (at - low)
 
 
 def _peak(profile: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -375,6 +405,6 @@ def _peak(profile: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 def _window_sums(a: np.ndarray, side: int) -> np.ndarray:
     """Sums over every side x side window of each (N, rows, cols) layer."""
-    s = np.zeros((a.shape[0], a.shape[1] + 1, a.shape[2] + 1), np.int64)
+    s = np.zeros((a.shape[0], a.shape[1] + 1, a.shape[2] + 1), np.int32)
     s[:, 1:, 1:] = a.cumsum(1).cumsum(2)
     return s[:, side:, side:] - s[:, :-side, side:] - s[:, side:, :-side] + s[:, :-side, :-side]
