@@ -890,7 +890,9 @@ def _new_sheet(form_id, serial, workshop_id) -> dict:
     row = {"id": new_id(), "form_id": form_id, "serial": serial, "workshop_id": workshop_id,
            "participant_id": None, "consent": "unknown", "device_id": device_id(),
            "created_at": utc_now()}
-    get_db()["scan_sheets"].insert(row)
+    get_db().execute(
+        "insert into scan_sheets (" + ", ".join(row) + ") values ("
+        + ", ".join("?" * len(row)) + ")", list(row.values()))
     return row
 
 
