@@ -152,3 +152,21 @@ def test_dates_are_written_the_languages_way(app):
     with app.test_request_context(headers={"Accept-Language": "ar"}):
         assert "2026" in day("2026-03-14") or "٢٠٢٦" in day("2026-03-14")
         assert day("2026-03-14") != "2026-03-14"
+
+
+def test_a_request_translates_in_the_locale_it_is_switched_to(app):
+    """The request's catalog is found once, and found again when the locale changes."""
+    from flask_babel import force_locale, gettext, refresh
+
+    with app.test_request_context("/", headers={"Accept-Language": "pl"}):
+        assert gettext("Idea saved.") == "Zapisano pomysł."
+        with force_locale("ar"):
+            assert gettext("Idea saved.") == translate("ar", "Idea saved.")
+        assert gettext("Idea saved.") == "Zapisano pomysł."
+        with force_locale("en"):
+            assert gettext("Idea saved.") == "Idea saved."
+        from flask import session
+
+        session["locale"] = "uk"
+        refresh()
+        assert gettext("Idea saved.") == translate("uk", "Idea saved.")
