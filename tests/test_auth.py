@@ -2,6 +2,8 @@
 
 from conftest import PASSWORD, Session, make_user, query, sign_in
 
+from engage import security
+
 
 def test_new_instance_shows_setup_and_has_no_default_account(app, client):
     response = client.get("/")
@@ -142,3 +144,18 @@ def test_security_headers_forbid_other_hosts(app, client):
     policy = response.headers["Content-Security-Policy"]
     assert "default-src 'self'" in policy
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_every_answer_carries_the_security_headers_once(app, client):
+    page = client.get("/login")
+    missing = client.get("/no-such-page")
+    static = client.get("/static/engage.css")
+    for response in (page, missing, static):
+        assert response.headers.getlist("Content-Security-Policy") == [
+            security.CONTENT_SECURITY_POLICY]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "same-origin"
+    # Pages can show participants' words: never kept. Static files say their own.
+    assert page.headers.getlist("Cache-Control") == ["no-store"]
+    assert missing.headers.getlist("Cache-Control") == ["no-store"]
+    assert "no-store" not in static.headers.get("Cache-Control", "")
