@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from ..layout import WritingArea
-from .align import _block_levels, sample, spread
+from .align import _block_levels, pixels, sample, spread
 
 #: Crops are cut at this resolution, whatever the scan's.
 CROP_DPI = 150
@@ -72,7 +72,7 @@ def read_area(
     scale = CROP_DPI / 72
     # The nearest pixel, not bilinear: ink over an area is what counts here, and
     # Pillow's bilinear sampling of a 500-point area took as long as the rest of a page.
-    grey = np.asarray(sample(image, h, area.rect.grown(MARGIN), scale, paper))
+    grey = pixels(sample(image, h, area.rect.grown(MARGIN), scale, paper))
     level = np.maximum(_block_levels(grey, _BLOCK), 1.0)
     edge = round((MARGIN + INSET) * scale)
     inside = grey[edge:-edge, edge:-edge]
@@ -92,9 +92,13 @@ def read_area(
         # Paper white: what is within WHITE of the paper's brightness becomes 255, so the
         # crop reads cleanly and its PNG is a seventh the size (and quicker to write).
         # The paper measured smoothly here, so no block shows in the picture.
-        shade = np.divide(255.0, np.maximum(spread(level, _BLOCK, grey.shape), 1.0))
+        # In place, each step as it was written before (the same bytes), without a
+        # new page-sized array for each.
+        shade = spread(level, _BLOCK, grey.shape)
+        np.maximum(shade, 1.0, out=shade)
+        np.divide(255.0, shade, out=shade)
         np.multiply(shade, grey, out=shade)
-        shade[shade >= WHITE * 255] = 255
+        np.putmask(shade, shade >= WHITE * 255, 255)
         data = encode_png(shade.astype(np.uint8))
     return Writing(written, round(ink, 2), data, grey.shape[1], grey.shape[0])
 
@@ -109,7 +113,7 @@ def encode_png(grey: np.ndarray) -> bytes:
     raw = np.zeros((rows, cols + 1), np.uint8)  # each row led by filter type 0
     raw[:, 1:] = grey
     deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
-    body = deflate.compress(raw.tobytes()) + deflate.flush()
+    body = deflate.compress(raw) + deflate.flush()
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (
