@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 import threading
 import uuid
@@ -61,8 +62,8 @@ class Database(sqlite_utils.Database):
         if self._tracer or sql.lstrip()[:7].lower() != "select ":
             return super().query(sql, params)
         cursor = self.conn.execute(sql, params if params is not None else ())
-        keys = dedupe_keys(d[0] for d in cursor.description)
-        return (dict(zip(keys, row, strict=True)) for row in cursor)
+        keys = _row_keys(cursor.description)
+        return map(dict, map(functools.partial(zip, keys), cursor))
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[Database]:
@@ -108,6 +109,17 @@ class Database(sqlite_utils.Database):
         super().close()
 
 
+@functools.lru_cache(maxsize=256)
+def _keys_of(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dedupe_keys(names))
+
+
+def _row_keys(description) -> tuple[str, ...]:
+    """A query's column names as sqlite-utils names them (a repeated name gets a
+    suffix), worked out once per distinct set of columns."""
+    return _keys_of(tuple(d[0] for d in description))
+
+
 def _per_file(kind: str, path: str, make):
     """One of ``make(path)`` per database file in this process, shared by every
     connection to it: its write lock (through a lock file beside it, also shared with
@@ -140,6 +152,9 @@ def connect(path: str | Path) -> Database:
             db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
     db.execute(f"PRAGMA synchronous={synchronous}")
     db.execute("PRAGMA foreign_keys=ON")
+    # Statement journals and sorts in memory: on disk they were a file made and removed
+    # in the temporary folder every few saves (and on Windows, in the user's %TEMP%).
+    db.execute("PRAGMA temp_store=MEMORY")
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
     return db
 

@@ -29,6 +29,8 @@ def test_database_is_in_wal_mode_and_its_log_is_flushed_by_the_group_commit(tmp_
     # SQLite leaves the flush to engage's group commit (tests/test_walsync.py)...
     assert db.execute("pragma synchronous").fetchone()[0] == 1  # NORMAL
     assert db.wal_sync is not None
+    # ...and makes no temporary files: statement journals and sorts stay in memory.
+    assert db.execute("pragma temp_store").fetchone()[0] == 2  # MEMORY
 
 
 def test_where_the_log_cannot_be_opened_sqlite_flushes_every_commit(tmp_path, monkeypatch):
