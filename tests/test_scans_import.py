@@ -597,3 +597,47 @@ def test_workers_only_for_batches_that_repay_starting_them():
 
     assert default_workers(1) == default_workers(MIN_PAGES_FOR_WORKERS - 1) == 1
     assert 1 <= default_workers(500) <= 4
+
+
+def test_pages_stored_together_keep_a_page_that_cannot_be_saved_apart(paper, tmp_path,
+                                                                       monkeypatch):
+    """Pages that come back from the workers together are stored in one transaction; a
+    page that cannot be saved leaves nothing behind, the others are kept, and its file
+    stays incomplete until an import again saves that page too."""
+    from engage.data import scans
+
+    shutil.copytree(paper.instance, tmp_path / "instance")
+    app = create_app({"TESTING": True, "SECRET_KEY": "test-secret-key",
+                      "INSTANCE_PATH": str(tmp_path / "instance")})
+    files = [paper.files / name for name in ("sheet1.pdf", "sheet2-page1.jpg",
+                                             "sheet3-page2.jpg")]
+    place = scans._place
+
+    def fails_for_sheet_2(run, row):
+        if row["serial"] == 2:
+            raise RuntimeError("the disk said no")
+        place(run, row)
+
+    monkeypatch.setattr(scans, "_place", fails_for_sheet_2)
+    with app.app_context():
+        report = scans.import_scan_files(files, workers=2)
+    by_file = {entry["file"]: entry for entry in report["files"]}
+    assert [p["status"] for p in by_file["sheet2-page1.jpg"]["pages"]] == ["not_saved"]
+    assert [p["status"] for p in by_file["sheet1.pdf"]["pages"]] == ["imported"] * 4
+    assert [p["status"] for p in by_file["sheet3-page2.jpg"]["pages"]] == ["waiting"]
+    assert rows(app, "select original_name, completed_at is not null as done from scan_files"
+                     " order by original_name") == [
+        {"original_name": "sheet1.pdf", "done": 1}, {"original_name": "sheet3-page2.jpg",
+                                                     "done": 1}]
+    assert rows(app, "select count(*) as n from scan_sheets where serial = 2")[0]["n"] == 0
+    assert paper_participant(app, paper, 1) is not None
+
+    monkeypatch.setattr(scans, "_place", place)
+    with app.app_context():
+        report = scans.import_scan_files(files, workers=2)
+    assert [(entry["status"], [p["status"] for p in entry["pages"]])
+            for entry in report["files"]] == [
+        ("already_imported", []), ("imported", ["attention"]), ("already_imported", [])]
+    assert rows(app, "select count(*) as n from scan_files where completed_at is null") == [
+        {"n": 0}]
+    _close_pools(app)

@@ -1,8 +1,10 @@
 """Scanned paper forms into contributions, and the queues people work through.
 
-A file is read page by page (paper_forms.scan); each page is stored and applied in a
-transaction of its own, so a batch cut short keeps every page already confirmed and a
-re-run completes the rest. What a page becomes:
+A file is read page by page (paper_forms.scan), in worker processes for a large batch;
+the pages that come back together are stored and applied in one transaction, each in a
+savepoint of its own (one that cannot be saved leaves nothing behind and the rest carry
+on), so a batch cut short keeps every page already confirmed (and counted in the
+progress) and a re-run completes the rest. What a page becomes:
 
   imported   its sheet's participant consented: votes and demographics saved, unclear
              boxes queued for review, handwriting queued for transcription
