@@ -24,6 +24,7 @@ an 842 pt page multiplied that error ten times, which is why they only start the
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -227,7 +228,10 @@ def darkness(grey: np.ndarray, paper: float | np.ndarray) -> np.ndarray:
     makes a mark in a shadow as dark as the same mark in full light: shading multiplies.
     """
     paper = np.maximum(paper, 1.0)
-    return np.clip(1.0 - grey / paper, 0.0, 1.0)
+    # np.clip, in place (the same values, without its Python wrapper and a copy).
+    out = 1.0 - grey / paper
+    np.maximum(out, 0.0, out=out)
+    return np.minimum(out, 1.0, out=out)
 
 
 # -- the marks ----------------------------------------------------------------------------
@@ -462,7 +466,8 @@ def _centroid(
     grey = rectify(image, h, window, k, fill)
     if patch is not None:
         patch[:] = [grey]
-    weight = np.clip(darkness(grey, max(float(grey.max()), 1.0)) - 0.4, 0, None)
+    weight = darkness(grey, max(float(grey.max()), 1.0)) - 0.4
+    np.maximum(weight, 0, out=weight)
     total = weight.sum()
     if total <= 0:
         return None
@@ -636,13 +641,22 @@ def _solid(grey: np.ndarray, square: Square) -> bool:
     of paper round it, as find_square's candidates do."""
     values = grey.ravel()
     at = int(0.95 * (len(values) - 1))
-    d = darkness(grey, max(float(np.partition(values, at)[at]), 1.0))  # the paper
+    paper = max(float(np.partition(values, at)[at]), 1.0)
+    core, ring = _solid_parts(grey.shape, square)
+    return bool(darkness(grey[core], paper).mean() >= CORE
+                and darkness(grey[ring], paper).mean() <= RING)
+
+
+@functools.lru_cache(maxsize=32)
+def _solid_parts(shape: tuple[int, ...], square: Square) -> tuple[np.ndarray, np.ndarray]:
+    """Where a square's core and the ring of paper round it are in its centroid's patch:
+    the same for every page, so worked out once."""
     half = square.side / 2 + square.pad
-    offset = (np.arange(grey.shape[0]) + 0.5) * (2 * half / grey.shape[0]) - half  # from centre
+    offset = (np.arange(shape[0]) + 0.5) * (2 * half / shape[0]) - half  # from centre
     reach = np.maximum(np.abs(offset)[:, None], np.abs(offset)[None, :])
     core = reach <= max(square.side - 3, square.side / 2) / 2
     ring = reach >= square.side / 2 + square.ring[0]
-    return bool(d[core].mean() >= CORE and d[ring].mean() <= RING)
+    return core, ring
 
 
 def _first_pass(image, page, squares, qr_image, paper) -> tuple[dict[str, np.ndarray], set]:
