@@ -183,28 +183,6 @@ def sample(
     return image.transform((width, height), method, data, resample, fillcolor=fill)
 
 
-def pixels(image: Image.Image) -> np.ndarray:
-    """A grey image's pixels as a uint8 array of its own.
-
-    np.asarray goes through Pillow's tobytes, line by line (7 ms for a 200 dpi page,
-    more than zxing-cpp takes to read its code); pasting the image into one made over
-    an array's memory copies it in a tenth of that. Checked, and np.asarray if a Pillow
-    to come pastes anywhere else."""
-    if image.mode != "L" or image.width * image.height < 10_000:
-        return np.asarray(image)
-    out = np.empty((image.height, image.width), np.uint8)
-    view = Image.frombuffer("L", image.size, out, "raw", "L", 0, 1)
-    view.readonly = False  # its memory is ours: paste into it, not into a copy
-    view.paste(image, (0, 0))
-    last = image.height - 1
-    if view.readonly or not np.array_equal(
-        out[last], np.frombuffer(image.crop((0, last, image.width, image.height)).tobytes(),
-                                 np.uint8)
-    ):
-        return np.asarray(image)
-    return out
-
-
 def paper_brightness(image: Image.Image) -> int:
     """The grey level of most of the page's paper: the 90th percentile of its pixels.
 

@@ -62,10 +62,8 @@ def find_codes(image: Image.Image, factor: int = 1, thorough: bool = True) -> li
     anything else (a photo's shadow hid it, a second code, one seen through the paper)
     is looked for again the default way.
     """
-    from .align import pixels as array
-
     # zxing-cpp takes an array quicker than a Pillow image: converted here once.
-    pixels = array(image if image.mode == "L" else image.convert("L"))
+    pixels = np.asarray(image if image.mode == "L" else image.convert("L"))
     quick = _codes(image, pixels, factor, thorough, zxingcpp.Binarizer.GlobalHistogram)
     if len(quick) == 1 and quick[0].payload is not None and not quick[0].show_through:
         return quick
