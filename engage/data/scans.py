@@ -499,10 +499,10 @@ class _FileImport:
             self.report["pages"] = _late_workshop(run, sha)
             run.step(name, pages)
             return
-        stored = {
+        stored = {  # none before the file's own row (a page names its file)
             r[0] for r in db.execute("select page_index from scan_pages where file_sha256 = ?",
                                      [sha])
-        }
+        } if existing else set()
         self.file_row = {
             "sha256": sha,
             "original_name": name[:255],
