@@ -103,16 +103,21 @@ def start_bare(workdir: Path, port: int, threads: int, log: Path) -> subprocess.
     return proc
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """CPU time a server has used so far, with its worker processes (Linux only; None
-    elsewhere)."""
+def cpu_seconds(pid: int) -> tuple[float, float] | None:
+    """User and system CPU time a server has used so far, with its worker processes
+    (Linux only; None elsewhere). System time is mostly the kernel's side of sockets and
+    of flushing the log to disk."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return None
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return own + sum(cpu_seconds(int(child)) or 0.0 for child in children)
+    tick = os.sysconf("SC_CLK_TCK")
+    user, system = int(fields[11]) / tick, int(fields[12]) / tick
+    for child in children:
+        more = cpu_seconds(int(child)) or (0.0, 0.0)
+        user, system = user + more[0], system + more[1]
+    return user, system
 
 
 # --- a signed-in client -------------------------------------------------------------
@@ -339,7 +344,8 @@ def drive(base: str, mode: str, args, workshop: dict | None, server_pid: int) ->
         "acked": [a for t in threads for a in t["acked"]],
         "client_cpu": [g["cpu"] / g["wall"] for g in gathered],
         "client_threads": len(threads),
-        "server_cpu": None if cpu_before is None else (cpu_after - cpu_before),
+        "server_cpu": None if cpu_before is None else sum(cpu_after) - sum(cpu_before),
+        "server_sys": None if cpu_before is None else cpu_after[1] - cpu_before[1],
     }
 
 
@@ -367,6 +373,8 @@ def describe(result: dict) -> str:
         + (
             f"\n  server CPU: {result['server_cpu'] / result['wall']:.0%} of one core,"
             f" {result['server_cpu'] / max(result['sent'], 1) * 1000:.2f} ms per request"
+            f" ({result['server_sys'] / max(result['sent'], 1) * 1000:.2f} ms of it in the"
+            f" kernel)"
             if result["server_cpu"] is not None
             else ""
         )
