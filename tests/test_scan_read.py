@@ -146,6 +146,21 @@ def test_a_code_that_is_not_ours_is_unidentified(printed, lookup):
     assert "not an engage page code" in result.reason
 
 
+def test_two_pages_on_one_image_are_not_read_as_one(printed, lookup):
+    """Two sheets scanned side by side, one in a shadow: one threshold for the whole
+    image (zxing-cpp's quick way) finds only the other's code, but the image has room
+    for two pages, so it is looked at again and both codes are found."""
+    first = make_scan(printed, 1, 1, 11, dpi=200, how="scanner", turns=0, colour=False).image
+    second = make_scan(printed, 2, 1, 12, dpi=200, how="scanner", turns=0, colour=False).image
+    both = Image.new("L", (first.width + second.width, max(first.height, second.height)), 255)
+    both.paste(first, (0, 0))
+    both.paste(second.point(lambda v: int(v * 0.7)), (first.width, 0))
+    result = read_image(both, lookup)
+    assert result.status == "unidentified"
+    assert "more than one page code on one image" in result.reason
+    assert "EG1:READ:1:1" in result.reason and "EG1:READ:2:1" in result.reason
+
+
 def test_unknown_form_sheet_and_page(printed, lookup, tmp_path):
     scan = make_scan(printed, 3, 1, 7, dpi=150, how="scanner", turns=0)
     result = read_image(scan.image, lambda form_id: None)

@@ -9,7 +9,7 @@ own reduced copies too), which rescues small codes and large ones in phone photo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import zxingcpp
@@ -35,6 +35,9 @@ class Code:
     #: Read through the paper from the other side of the sheet: mirrored (zxing-cpp reads
     #: a mirrored code as a turned, transposed one) or far too faint for print.
     show_through: bool = False
+    #: Found with one threshold for the whole image (see find_codes), which may have
+    #: missed a second code on it.
+    quick: bool = False
 
 
 def reduction(size: tuple[int, int]) -> int:
@@ -52,7 +55,9 @@ def reduced(image: Image.Image) -> tuple[Image.Image, int]:
     return image.resize(size, Image.Resampling.NEAREST), factor
 
 
-def find_codes(image: Image.Image, factor: int = 1, thorough: bool = True) -> list[Code]:
+def find_codes(
+    image: Image.Image, factor: int = 1, thorough: bool = True, quick: bool = True
+) -> list[Code]:
     """Every QR code zxing-cpp finds in image, corners scaled up by factor; `thorough`
     also in zxing-cpp's own reduced copies of it (for codes far larger than needed).
 
@@ -60,13 +65,16 @@ def find_codes(image: Image.Image, factor: int = 1, thorough: bool = True) -> li
     under half the time of its default, which follows the light locally: that reads
     the code of a flatbed scan. Only one page code of ours, printed, is taken from it;
     anything else (a photo's shadow hid it, a second code, one seen through the paper)
-    is looked for again the default way.
+    is looked for again the default way, and so is everything without `quick`. (Codes
+    found the first way say so: a caller that sees room for a second page on the image
+    looks again without `quick`.)
     """
     # zxing-cpp takes an array quicker than a Pillow image: converted here once.
     pixels = np.asarray(image if image.mode == "L" else image.convert("L"))
-    quick = _codes(image, pixels, factor, thorough, zxingcpp.Binarizer.GlobalHistogram)
-    if len(quick) == 1 and quick[0].payload is not None and not quick[0].show_through:
-        return quick
+    if quick:
+        found = _codes(image, pixels, factor, thorough, zxingcpp.Binarizer.GlobalHistogram)
+        if len(found) == 1 and found[0].payload is not None and not found[0].show_through:
+            return [replace(found[0], quick=True)]
     return _codes(image, pixels, factor, thorough, zxingcpp.Binarizer.LocalAverage)
 
 

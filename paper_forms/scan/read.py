@@ -129,12 +129,32 @@ def read_image(
     # the blocks under it) and a fifteenth of the time of hashing the reduced copy.
     tiny = small.reduce(4)
     result = PageResult(source, index, READ, file_sha256=file_hash, page_sha256=page_sha256(tiny))
-    codes = identify.find_codes(small, factor, thorough=factor == 1)
+    return _read(image, lookup, result, small, factor, tiny, quick=True)
+
+
+#: An image more than this many times the area of the page its code names may hold
+#: another page beside it (two sheets scanned together, a photo of a table).
+ROOM_FOR_ANOTHER = 1.5
+
+
+def _room_for_another(size: tuple[int, int], layout: Layout, page: PageLayout, code) -> bool:
+    """Whether the image is large enough, at the scale of its code, for a second page."""
+    corners = np.asarray(code.corners, float)
+    side = np.hypot(*(np.roll(corners, -1, axis=0) - corners).T).mean()
+    per_point = side / page.qr.rect.width
+    page_area = layout.paper.width * layout.paper.height * per_point**2
+    return bool(size[0] * size[1] > ROOM_FOR_ANOTHER * page_area)
+
+
+def _read(image, lookup, result: PageResult, small, factor: int, tiny, quick: bool):
+    """The page from its code on: identified (`quick`: zxing-cpp's quick way first, see
+    identify.find_codes), fitted, its boxes and writing areas read."""
+    codes = identify.find_codes(small, factor, thorough=factor == 1, quick=quick)
     blank = None
     if not codes and factor > 1:
         blank = identify.looks_blank(small)
         if not blank:
-            codes = identify.find_codes(image)
+            codes = identify.find_codes(image, quick=quick)
     through = [code for code in codes if code.show_through]
     codes = [code for code in codes if not code.show_through]
     ours = [code for code in codes if code.payload is not None]
@@ -187,6 +207,13 @@ def read_image(
             UNKNOWN_FORM,
             f"form {payload.form_id} has no sheet {payload.serial} page {payload.page}",
         )
+    if code.quick and _room_for_another(image.size, layout, page, code):
+        # One threshold for the whole image found one code, but there is room for
+        # another page: look again the thorough way, so that two pages on one image are
+        # never read as one.
+        again = PageResult(result.source, result.page_index, READ,
+                           file_sha256=result.file_sha256, page_sha256=result.page_sha256)
+        return _read(image, lookup, again, small, factor, tiny, quick=False)
     paper = align.paper_brightness(tiny)
     try:
         fit = align.fit_page(image, page, code.corners, paper)
