@@ -52,10 +52,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         scans,
         security,
         sync,
+        turns,
         views,
     )
 
     db.init_app(app)
+    turns.init_app(app)  # first of what runs before a request
     i18n.init_app(app)
     security.init_app(app)
     errors.init_app(app)

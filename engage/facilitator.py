@@ -22,6 +22,7 @@ from .data import contributions, conversations, participants, workshops
 from .forms import show_error
 from .i18n import CONTENT_LANGUAGES, locale_display_name
 from .security import login_required, sees_demographics
+from .turns import one_at_a_time
 from .validation import InvalidInput
 
 bp = Blueprint("facilitator", __name__, url_prefix="/workshops")
@@ -102,6 +103,7 @@ def add_facilitator(workshop_id):
 
 
 @bp.route("/<workshop_id>/participants", methods=["POST"])
+@one_at_a_time
 @login_required
 def add_participant(workshop_id):
     workshops.get_workshop_for(g.user, workshop_id)
@@ -229,6 +231,7 @@ def _capture(workshop_id, participant_id, save, message, anchor="", text_field=N
 
 
 @bp.route("/<workshop_id>/participants/<participant_id>/consent", methods=["POST"])
+@one_at_a_time
 @login_required
 def consent(workshop_id, participant_id):
     agreed = request.form.get("consent") == "yes"
@@ -249,6 +252,7 @@ def consent(workshop_id, participant_id):
 
 
 @bp.route("/<workshop_id>/participants/<participant_id>/demographics", methods=["POST"])
+@one_at_a_time
 @login_required
 def demographics(workshop_id, participant_id):
     return _capture(
@@ -268,6 +272,7 @@ def demographics(workshop_id, participant_id):
 
 
 @bp.route("/<workshop_id>/participants/<participant_id>/ideas", methods=["POST"])
+@one_at_a_time
 @login_required
 def add_idea(workshop_id, participant_id):
     return _capture(
@@ -287,6 +292,7 @@ def add_idea(workshop_id, participant_id):
 
 
 @bp.route("/<workshop_id>/participants/<participant_id>/ideas/<idea_id>/comments", methods=["POST"])
+@one_at_a_time
 @login_required
 def add_comment(workshop_id, participant_id, idea_id):
     return _capture(
@@ -308,6 +314,7 @@ def add_comment(workshop_id, participant_id, idea_id):
 
 
 @bp.route("/<workshop_id>/participants/<participant_id>/ideas/<idea_id>/vote", methods=["POST"])
+@one_at_a_time
 @login_required
 def vote(workshop_id, participant_id, idea_id):
     choice = request.form.get("vote")
@@ -330,6 +337,7 @@ def vote(workshop_id, participant_id, idea_id):
 
 
 @bp.route("/<workshop_id>/participants/<participant_id>/exposure", methods=["POST"])
+@one_at_a_time
 @login_required
 def exposure(workshop_id, participant_id):
     found = workshops.get_workshop_for(g.user, workshop_id)
@@ -348,6 +356,7 @@ def exposure(workshop_id, participant_id):
 
 
 @bp.route("/<workshop_id>/undo", methods=["POST"])
+@one_at_a_time
 @login_required
 def undo(workshop_id):
     workshops.get_workshop_for(g.user, workshop_id)

@@ -34,12 +34,11 @@ NOT_RUNNING = 2**30
 LOOK_AGAIN_SECONDS = 0.05
 
 
-#: waitress threads per worker process. A save's few SQL statements each let go of
-#: Python's lock and must win it back, while other threads of the process run; with the
-#: write lock held meanwhile, more threads made every save wait longer. Measured with two
-#: processes and 20 clients: 2 threads 433 saves/s (p95 63 ms), 4 threads 323 (109 ms),
-#: 8 threads 311 (123 ms). Two still let one thread serve while the other is on a long
-#: request (a form PDF, a scan upload, an export); more queue, none is refused.
+#: waitress threads per worker process. A process's quick saves take turns (see
+#: engage/turns.py), so the second thread is there for the rest: a page, a form PDF, a
+#: scan upload or an export never holds up the saves. With more threads, waiting saves
+#: and pages only queue in more places (measured before turns, two processes and 20
+#: clients: 2 threads 433 saves/s, 4 threads 323, 8 threads 311).
 DEFAULT_THREADS = 2
 
 
