@@ -21,7 +21,7 @@ REMEMBERED = 1024
 def _fresh(value):
     """A copy of a session value that shares nothing a request could change. Session
     data is what Flask's cookie serializer reads back: dicts, lists and tuples of
-    immutable values, so this is ``copy.deepcopy`` at a fifth of its cost."""
+    immutable values, so this is ``copy.deepcopy`` at about half its cost."""
     if isinstance(value, dict):
         return {key: _fresh(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
