@@ -14,6 +14,7 @@ above the fewest stops listening for new ones until the others catch up.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing as mp
 import os
@@ -120,6 +121,21 @@ class OncePerMinute(logging.Filter):
         return True
 
 
+def settle_memory() -> None:
+    """Leave what the server has built so far (the app, its libraries, their data) out of
+    Python's garbage collection from now on.
+
+    The collector's occasional full pass walks every object the process holds, and an
+    engage process holds the imports of Flask, Babel's locale data, ReportLab, Pillow and
+    numpy, none of which is ever garbage. Measured with the app driven in-process, a save
+    took 1.33 to 1.47 ms of CPU against 1.66 to 1.73 without this; through the server the
+    difference was within the run-to-run noise of this machine. What requests make is
+    still collected as before.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def _serve(sock: socket.socket, instance: str, hub: bool, threads: int,
            counts=None, index: int = 0) -> None:
     os.environ["ENGAGE_INSTANCE"] = instance
@@ -133,6 +149,7 @@ def _serve(sock: socket.socket, instance: str, hub: bool, threads: int,
     server = create_server(app, sockets=[sock], threads=threads, ident="engage")
     if counts is not None:
         take_fair_share(server, counts, index)
+    settle_memory()
     server.run()
 
 

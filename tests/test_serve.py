@@ -3,12 +3,14 @@ that dies is replaced, and when the server is killed no worker is left behind.""
 
 from __future__ import annotations
 
+import gc
 import http.client
 import os
 import signal
 import socket
 import time
 import urllib.request
+import weakref
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,22 @@ def test_waitress_busy_warnings_are_kept_to_one_a_minute(monkeypatch):
     assert shown.count(True) == 1
     clock[0] += 60
     assert once.filter(record)  # a minute on, it says so again
+
+
+def test_settling_memory_leaves_the_app_alone_and_still_collects_new_garbage():
+    from engage.serve import settle_memory
+
+    class Node:
+        pass
+
+    try:
+        settle_memory()
+        assert gc.get_freeze_count() > 0  # what was built before is left out of collection
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a cycle only the collector can free
+        gone = weakref.ref(a)
+        del a, b
+        gc.collect()
+        assert gone() is None
+    finally:
+        gc.unfreeze()
