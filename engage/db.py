@@ -62,7 +62,7 @@ class Database(sqlite_utils.Database):
         if self._tracer or sql.lstrip()[:7].lower() != "select ":
             return super().query(sql, params)
         cursor = self.conn.execute(sql, params if params is not None else ())
-        keys = _row_keys(cursor.description)
+        keys = _row_keys(tuple(d[0] for d in cursor.description))
         return map(dict, map(functools.partial(zip, keys), cursor))
 
     @contextlib.contextmanager
@@ -110,14 +110,10 @@ class Database(sqlite_utils.Database):
 
 
 @functools.lru_cache(maxsize=256)
-def _keys_of(names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(dedupe_keys(names))
-
-
-def _row_keys(description) -> tuple[str, ...]:
+def _row_keys(names: tuple[str, ...]) -> tuple[str, ...]:
     """A query's column names as sqlite-utils names them (a repeated name gets a
     suffix), worked out once per distinct set of columns."""
-    return _keys_of(tuple(d[0] for d in description))
+    return tuple(dedupe_keys(names))
 
 
 def _per_file(kind: str, path: str, make):

@@ -648,7 +648,6 @@ def _ensure_file(db, held: dict, file_row: dict) -> None:
     kept by _prepare_page, before the transaction)."""
     if held["file"]:
         return
-    _write_once(instance_folder() / file_row["stored_path"], source=held["path"])
     db.execute(
         "insert or ignore into scan_files (" + ", ".join(file_row) + ") values ("
         + ", ".join("?" * len(file_row)) + ")",
