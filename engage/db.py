@@ -116,6 +116,17 @@ def _row_keys(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dedupe_keys(names))
 
 
+def insert_row(db: sqlite_utils.Database, table: str, row: dict, *, or_ignore: bool = False):
+    """One INSERT of ``row``'s columns. sqlite-utils' ``insert`` reads the table's schema
+    first, which on a save's or a scanned page's path cost more than the insert itself.
+    ``table`` and the column names are the code's own, never input."""
+    verb = "insert or ignore" if or_ignore else "insert"
+    return db.execute(
+        f"{verb} into {table} ({', '.join(row)}) values ({', '.join('?' * len(row))})",  # noqa: S608
+        list(row.values()),
+    )
+
+
 def _per_file(kind: str, path: str, make):
     """One of ``make(path)`` per database file in this process, shared by every
     connection to it: its write lock (through a lock file beside it, also shared with

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from ..db import device_id, get_db, new_id, utc_now
+from ..db import device_id, get_db, insert_row, new_id, utc_now
 from ..validation import InvalidInput, NotFound
 
 REVISED_TABLES = ("participants", "contributions")
@@ -39,14 +39,9 @@ def current_revision(table: str, record_id: str) -> dict:
 
 
 def _insert(table: str, row: dict) -> None:
-    """One INSERT for a revision row; sqlite-utils' ``insert`` reads the schema first."""
+    """One INSERT for a revision row."""
     assert table in REVISED_TABLES
-    columns = list(row)
-    get_db().execute(
-        f"insert into {table} ({', '.join(columns)})"  # noqa: S608
-        f" values ({', '.join('?' * len(columns))})",
-        [row[c] for c in columns],
-    )
+    insert_row(get_db(), table, row)
 
 
 def insert_first(table: str, row: dict, *, entered_by: str | None, submission_id: str | None):

@@ -60,7 +60,7 @@ from paper_forms.scan import (
 from paper_forms.scan.load import load_page, sniff
 
 from .. import vocab
-from ..db import device_id, get_db, new_id, utc_now
+from ..db import device_id, get_db, insert_row, new_id, utc_now
 from ..i18n import CONTENT_LANGUAGES
 from ..sync.changelog import media_path
 from ..sync.tables import SyncedTable, register
@@ -648,11 +648,7 @@ def _ensure_file(db, held: dict, file_row: dict) -> None:
     kept by _prepare_page, before the transaction)."""
     if held["file"]:
         return
-    db.execute(
-        "insert or ignore into scan_files (" + ", ".join(file_row) + ") values ("
-        + ", ".join("?" * len(file_row)) + ")",
-        list(file_row.values()),
-    )
+    insert_row(db, "scan_files", file_row, or_ignore=True)
     held["file"] = True
 
 
@@ -809,11 +805,7 @@ def _saved_page(run: _Import, held: dict, file_row: dict, result: PageResult, re
 
 
 def _insert_page(db, row: dict) -> None:
-    db.execute(
-        "insert into scan_pages (" + ", ".join(row) + ") values ("
-        + ", ".join("?" * len(row)) + ")",
-        list(row.values()),
-    )
+    insert_row(db, "scan_pages", row)
 
 
 def _queued(page_id: str) -> int:
@@ -891,9 +883,7 @@ def _new_sheet(form_id, serial, workshop_id) -> dict:
     row = {"id": new_id(), "form_id": form_id, "serial": serial, "workshop_id": workshop_id,
            "participant_id": None, "consent": "unknown", "device_id": device_id(),
            "created_at": utc_now()}
-    get_db().execute(
-        "insert into scan_sheets (" + ", ".join(row) + ") values ("
-        + ", ".join("?" * len(row)) + ")", list(row.values()))
+    insert_row(get_db(), "scan_sheets", row)
     return row
 
 
