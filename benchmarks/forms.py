@@ -37,7 +37,7 @@ from paper_forms import render  # noqa: E402
 from paper_forms.compose import Composer  # noqa: E402
 from paper_forms.draw import ShapeItem, TextItem  # noqa: E402
 from paper_forms.fonts import kurinto_path  # noqa: E402
-from paper_forms.render import shapers  # noqa: E402
+from paper_forms.printing import shapers  # noqa: E402
 from paper_forms.styles import PAPER_SIZES  # noqa: E402
 
 

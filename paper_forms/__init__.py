@@ -4,6 +4,11 @@ A library: it knows layouts, PDFs and images, nothing of Flask or the database.
 
     from paper_forms import FormSpec, render
     layout = render(spec, sheets=200, out_pdf="forms.pdf")  # also writes forms.layout.json
+
+Printing (ReportLab, HarfBuzz) is imported only when it is first used: a process that
+only reads scans never loads it (0.16 s of each scan worker's start-up). The printing
+code lives in ``paper_forms.printing``, not ``paper_forms.render``, so that the function
+``render`` and a submodule are not one name.
 """
 
 from .layout import (
@@ -21,8 +26,6 @@ from .layout import (
     layout_path,
 )
 from .qr import Payload, PayloadError, encode_payload, parse_payload
-from .render import render, render_bytes
-from .shaping import MissingGlyph
 from .spec import (
     ANSWERS,
     LANGUAGES,
@@ -73,3 +76,17 @@ __all__ = [
     "render",
     "render_bytes",
 ]
+
+
+#: Names imported from their module when first asked for (PEP 562).
+_LAZY = {"render": "printing", "render_bytes": "printing", "MissingGlyph": "shaping"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -51,7 +51,7 @@ class GlyphFont(TTFont):
     signs back exactly.
 
     Like any ReportLab TTFont, one object must not be used by two documents being built
-    at the same time: render.py builds one document at a time.
+    at the same time: printing.py builds one document at a time.
     """
 
     def __init__(self, name: str, path: Path):

@@ -33,7 +33,7 @@ from paper_forms import (
     new_form_id,
     render,
 )
-from paper_forms.render import idea_order
+from paper_forms.printing import idea_order
 
 
 def test_layout_json_is_written_beside_the_pdf_and_reads_back_equal(tmp_path):
