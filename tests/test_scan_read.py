@@ -326,3 +326,35 @@ def test_the_fit_comes_back_with_the_result(printed, lookup):
     assert measured and all(ink.offset > 0.5 for ink in measured)
     back = read_image(make_back(printed, 6).image, lookup)
     assert back.status == "blank" and back.homography is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.tuples(st.integers(1, 90), st.integers(1, 90)),
+    shift=st.tuples(st.floats(-60, 160), st.floats(-60, 160)),
+    turn=st.floats(-0.3, 0.3),
+    tilt=st.floats(-0.002, 0.002),
+    perspective=st.booleans(),
+    fill=st.integers(0, 255),
+)
+def test_sampling_into_an_array_is_what_pillow_transform_gives(
+    size, shift, turn, tilt, perspective, fill
+):
+    """align.transformed samples straight into an array's memory: the same pixels as
+    Image.transform and np.asarray, off the image's edges too."""
+    from paper_forms.scan import align
+
+    rng = np.random.default_rng(5)
+    image = Image.fromarray(rng.integers(0, 256, (120, 100), dtype=np.uint8))
+    c, s = np.cos(turn), np.sin(turn)
+    if perspective:
+        method, data = Image.Transform.PERSPECTIVE, (c, -s, shift[0], s, c, shift[1], tilt, tilt)
+        resample = Image.Resampling.BILINEAR
+    else:
+        method, data = Image.Transform.AFFINE, (c, -s, shift[0], s, c, shift[1])
+        resample = Image.Resampling.NEAREST
+    expected = np.asarray(image.transform(size, method, data, resample, fillcolor=fill))
+    got = align._transformed_into(image, size, method, data, resample, fill)
+    assert got.dtype == np.uint8
+    assert np.array_equal(got, expected)
+    assert np.array_equal(align.transformed(image, size, method, data, resample, fill), expected)

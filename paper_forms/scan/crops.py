@@ -72,7 +72,7 @@ def read_area(
     scale = CROP_DPI / 72
     # The nearest pixel, not bilinear: ink over an area is what counts here, and
     # Pillow's bilinear sampling of a 500-point area took as long as the rest of a page.
-    grey = np.asarray(sample(image, h, area.rect.grown(MARGIN), scale, paper))
+    grey = sample(image, h, area.rect.grown(MARGIN), scale, paper)
     level = np.maximum(_block_levels(grey, _BLOCK), 1.0)
     edge = round((MARGIN + INSET) * scale)
     inside = grey[edge:-edge, edge:-edge]

@@ -111,17 +111,17 @@ def _show_through(image: Image.Image, corners: np.ndarray, payload: str | None) 
     print's, or (for our own codes, whose modules we can draw) the image's modules match
     the transposed symbol better than the symbol: zxing-cpp reads mirrored codes, and a
     mirrored square read from its other corner is the transpose."""
-    from .align import fit_homography
+    from .align import fit_homography, transformed
 
     n = MODULES
     symbol = np.array([(0, 0), (n, 0), (n, n), (0, n)], float)
     h = fit_homography(symbol, corners)
     h = h / h[2, 2]
     grey = image if image.mode == "L" else image.convert("L")
-    sampled = grey.transform(
-        (n, n), Image.Transform.PERSPECTIVE, tuple(h.flatten()[:8]), Image.Resampling.BILINEAR
-    )
-    values = np.asarray(sampled, dtype=np.float32)
+    values = transformed(
+        grey, (n, n), Image.Transform.PERSPECTIVE, tuple(h.flatten()[:8]),
+        Image.Resampling.BILINEAR, 0,
+    ).astype(np.float32)
     ordered = np.sort(values, axis=None)
     light, dark = ordered[int(0.9 * (n * n - 1))], ordered[int(0.1 * (n * n - 1))]
     if light <= 0 or (light - dark) / light < MIN_CONTRAST:
