@@ -116,9 +116,9 @@ def whitened(grey: np.ndarray, level: np.ndarray) -> np.ndarray:
     at = np.flatnonzero(grey < (WHITE * brightest)[:, None])
     if len(at):
         r, c = np.divmod(at, cols)
-        down0 = level[r0[r], c0[c]] * (1 - fr)[r] + level[r1[r], c0[c]] * fr[r]
-        down1 = level[r0[r], c1[c]] * (1 - fr)[r] + level[r1[r], c1[c]] * fr[r]
-        paper = down0 * (1 - fc)[c] + down1 * fc[c]
+        # Down first, for every row and block column (small), then across at each pixel.
+        down = level[r0] * (1 - fr)[:, None] + level[r1] * fr[:, None]
+        paper = down[r, c0[c]] * (1 - fc)[c] + down[r, c1[c]] * fc[c]
         shade = np.divide(255.0, np.maximum(paper, 1.0)) * grey.ravel()[at]
         shade[shade >= WHITE * 255] = 255
         out.ravel()[at] = shade.astype(np.uint8)

@@ -250,7 +250,10 @@ def _measure_group(patches: np.ndarray, width: float, height: float, page=None) 
         filled = full.reshape(len(some), -1).any(axis=1)
         some, full = some[filled], full[filled].astype(np.int32)
         if len(some):
-            padded = np.pad(full, ((0, 0), (side - 1, side - 1), (side - 1, side - 1)))
+            # side - 1 of zeros round each (np.pad's, without its Python cost).
+            count, tall, wide = full.shape
+            padded = np.zeros((count, tall + 2 * side - 2, wide + 2 * side - 2), np.int32)
+            padded[:, side - 1 : side - 1 + tall, side - 1 : side - 1 + wide] = full
             solid[some] = (_window_sums(padded, side) > 0).reshape(len(some), -1).mean(axis=1)
     return [
         Ink(
