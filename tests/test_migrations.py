@@ -49,3 +49,19 @@ def test_device_id_is_a_uuid_made_here(tmp_path):
     migrate(db)
     (device,) = db["device"].rows
     assert uuid.UUID(device["id"]).version == 4
+
+
+def test_a_save_writes_no_duplicate_index_and_lookups_by_participant_still_use_one(tmp_path):
+    db = connect(tmp_path / "indexes.db")
+    migrate(db)
+    indexes = {row["name"]: row["sql"] for row in db.query(
+        "select name, sql from sqlite_master where type = 'index' and tbl_name = 'contributions'")}
+    assert "contributions_participant" not in indexes
+    assert "(participant_id, idea_id)" in indexes["contributions_participant_idea"]
+    for sql in (
+        "select * from contributions where participant_id = ?",
+        "select count(*) from contributions c where c.participant_id = ?",
+    ):
+        plan = " ".join(row[-1] for row in db.execute(f"explain query plan {sql}", ["p"]))
+        assert "USING INDEX contributions_participant_idea" in plan or (
+            "USING COVERING INDEX contributions_participant_idea" in plan), plan
