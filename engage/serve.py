@@ -35,14 +35,11 @@ NOT_RUNNING = 2**30
 LOOK_AGAIN_SECONDS = 0.05
 
 
-#: waitress threads per worker process. A process's quick saves take turns (see
-#: engage/turns.py), so the second thread is there for the rest: a page, a form PDF, a
-#: scan upload or an export never holds up the saves. With more threads, waiting saves
-#: and pages only queue in more places (measured before turns, two processes and 20
-#: clients: 2 threads 433 saves/s, 4 threads 323, 8 threads 311). The second thread
-#: has a price: one thread served 528.6 saves/s (p95 51.6 ms, 2.77 ms of CPU a save)
-#: against 419.9 (71.6 ms, 3.41 ms) for two, 60 s each, back to back. Going to one needs
-#: the long requests off the request threads first, or they would hold up the saves.
+#: waitress threads per worker process: one that takes every request, and a spare that
+#: helps only behind a request that has run for a while (engage/dispatch.py), so a form
+#: PDF, a scan upload or an export never holds up the saves for long. More threads only
+#: queue waiting saves and pages in more places (measured before turns, two processes and
+#: 20 clients: 2 threads 433 saves/s, 4 threads 323, 8 threads 311).
 DEFAULT_THREADS = 2
 
 
@@ -147,6 +144,7 @@ def _serve(sock: socket.socket, instance: str, hub: bool, threads: int,
     from waitress.server import create_server
 
     from engage import create_app
+    from engage.dispatch import SpareThreadDispatcher
 
     app = create_app()
     app.config["HUB"] = hub
@@ -154,7 +152,10 @@ def _serve(sock: socket.socket, instance: str, hub: bool, threads: int,
     # loop has not started yet counts as not running, and the others take every new
     # connection meanwhile (a collection under load took long enough for 14 of 20).
     settle_memory()
-    server = create_server(app, sockets=[sock], threads=threads, ident="engage")
+    dispatcher = SpareThreadDispatcher()
+    dispatcher.set_thread_count(threads)
+    server = create_server(app, sockets=[sock], threads=threads, ident="engage",
+                           _dispatcher=dispatcher)
     if counts is not None:
         take_fair_share(server, counts, index)
     server.run()
