@@ -358,3 +358,50 @@ def test_sampling_into_an_array_is_what_pillow_transform_gives(
     assert got.dtype == np.uint8
     assert np.array_equal(got, expected)
     assert np.array_equal(align.transformed(image, size, method, data, resample, fill), expected)
+
+
+@pytest.mark.parametrize("colour", [False, True])
+@pytest.mark.parametrize("size", [(1654, 2339), (1681, 2357), (2480, 3508), (3001, 2000)])
+def test_a_jpeg_decoded_into_an_array_is_what_pillow_decodes(tmp_path, size, colour):
+    """load decodes a JPEG page into an array's memory (PageImage.pixels): the same
+    pixels as Pillow's own decoding (reduced in the decoder where it is large), shared
+    with the image."""
+    from paper_forms.scan.load import iter_pages
+
+    rng = np.random.default_rng(size[0])
+    grey = rng.integers(0, 256, (size[1], size[0]), dtype=np.uint8)
+    image = Image.fromarray(grey)
+    if colour:
+        image = Image.merge("RGB", (image, image.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+                                    image.transpose(Image.Transpose.FLIP_TOP_BOTTOM)))
+    path = tmp_path / "page.jpg"
+    image.save(path, "JPEG", quality=75, dpi=(200, 200))
+    [page] = iter_pages(path)
+    expected = Image.open(path)
+    expected.draft("L", page.image.size)
+    expected.load()
+    assert page.pixels is not None
+    assert np.array_equal(page.pixels, np.asarray(expected.convert("L")))
+    assert np.array_equal(np.asarray(page.image), page.pixels)
+
+
+@settings(max_examples=60, deadline=None)
+@given(width=st.integers(1, 9000), height=st.integers(1, 9000))
+def test_the_reduced_copy_sliced_out_is_what_pillow_resize_gives(width, height):
+    """identify.reduced_pixels slices the reduced copy out of the page's array: the
+    same pixels as Pillow's nearest resize, whatever the sides."""
+    from hypothesis import assume
+
+    from paper_forms.scan import identify
+
+    assume(min(width, height) >= identify.reduction((width, height)))
+
+    rng = np.random.default_rng(width * 9001 + height)
+    pixels = rng.integers(0, 256, (height, width), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    small, factor, small_pixels = identify.reduced_pixels(image, pixels)
+    expected, expected_factor = identify.reduced(image)
+    assert factor == expected_factor
+    assert np.array_equal(np.asarray(small), np.asarray(expected))
+    if factor > 1:
+        assert small_pixels is not None and np.array_equal(small_pixels, np.asarray(expected))

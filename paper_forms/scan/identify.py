@@ -9,6 +9,7 @@ own reduced copies too), which rescues small codes and large ones in phone photo
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -48,15 +49,81 @@ def reduction(size: tuple[int, int]) -> int:
 def reduced(image: Image.Image) -> tuple[Image.Image, int]:
     """The page reduced for decoding: one pixel of each factor x factor block (the
     nearest, not their average: a quarter of the time, and zxing-cpp reads it as well)."""
+    small, factor, _ = reduced_pixels(image)
+    return small, factor
+
+
+def reduced_pixels(
+    image: Image.Image, pixels: np.ndarray | None = None
+) -> tuple[Image.Image, int, np.ndarray | None]:
+    """As reduced, with the reduced copy's pixels as an array when `pixels` (the page's,
+    sharing its memory: see load.PageImage) are given, so zxing-cpp is given them
+    without a copy; None otherwise.
+
+    The copy is then sliced out of the array: the pixels Pillow's nearest resize takes
+    are every factor-th of a row and of a column, in a run or two (its step is
+    width / reduced width, a little over the factor where that does not divide the
+    width), and which they are is asked of Pillow itself for each size (resizing a row
+    and a column of their own positions). The whole is checked against Pillow's resize
+    once per process; where it differs, Pillow's resize."""
+    global _slice_checked
     factor = reduction(image.size)
     if factor == 1:
-        return image, 1
+        return image, 1, pixels
     size = (image.width // factor, image.height // factor)
-    return image.resize(size, Image.Resampling.NEAREST), factor
+    runs = None if pixels is None or _slice_checked is False else _runs(image.size, factor)
+    if runs is None:
+        return image.resize(size, Image.Resampling.NEAREST), factor, None
+    small = np.empty((size[1], size[0]), np.uint8)
+    for out_y, start_y, stop_y in runs[1]:
+        for out_x, start_x, stop_x in runs[0]:
+            small[out_y, out_x] = pixels[start_y:stop_y:factor, start_x:stop_x:factor]
+    if _slice_checked is None:
+        expected = image.resize(size, Image.Resampling.NEAREST)
+        _slice_checked = bool(np.array_equal(np.asarray(expected), small))
+        if not _slice_checked:
+            return expected, factor, None
+    return Image.fromarray(small), factor, small
+
+
+#: Whether slicing gave what Pillow's nearest resize gives (None: not checked yet).
+_slice_checked: bool | None = None
+
+
+@functools.lru_cache(maxsize=32)
+def _runs(size: tuple[int, int], factor: int):
+    """For the columns and then the rows of an image of `size` reduced by `factor`:
+    (slice of the reduced copy, first, stop) for each run of the pixels Pillow's
+    nearest resize takes, every factor-th; None if they do not come so."""
+    out = []
+    for n, across in ((size[0], True), (size[1], False)):
+        if n < factor:
+            return None
+        positions = np.arange(n, dtype=np.int32)
+        # Two rows of the columns' positions, or two columns of the rows'.
+        probe = np.stack([positions, positions], axis=0 if across else 1)
+        reduced_size = (n // factor, 1) if across else (1, n // factor)
+        taken = np.asarray(Image.fromarray(probe).resize(reduced_size, Image.Resampling.NEAREST))
+        taken = taken.ravel().astype(np.int64)
+        if len(taken) != n // factor or taken.min() < 0 or taken.max() >= n:
+            return None
+        steps = np.diff(taken)
+        if (steps < factor).any():
+            return None
+        breaks = [0, *(np.flatnonzero(steps != factor) + 1), len(taken)]
+        out.append(tuple(
+            (slice(a, b), int(taken[a]), int(taken[b - 1]) + 1)
+            for a, b in zip(breaks[:-1], breaks[1:], strict=True)
+        ))
+    return tuple(out)
 
 
 def find_codes(
-    image: Image.Image, factor: int = 1, thorough: bool = True, quick: bool = True
+    image: Image.Image,
+    factor: int = 1,
+    thorough: bool = True,
+    quick: bool = True,
+    pixels: np.ndarray | None = None,
 ) -> list[Code]:
     """Every QR code zxing-cpp finds in image, corners scaled up by factor; `thorough`
     also in zxing-cpp's own reduced copies of it (for codes far larger than needed).
@@ -67,10 +134,12 @@ def find_codes(
     anything else (a photo's shadow hid it, a second code, one seen through the paper)
     is looked for again the default way, and so is everything without `quick`. (Codes
     found the first way say so: a caller that sees room for a second page on the image
-    looks again without `quick`.)
+    looks again without `quick`.) `pixels` are the image's as an array, when the caller
+    has them (see reduced_pixels).
     """
     # zxing-cpp takes an array quicker than a Pillow image: converted here once.
-    pixels = np.asarray(image if image.mode == "L" else image.convert("L"))
+    if pixels is None:
+        pixels = np.asarray(image if image.mode == "L" else image.convert("L"))
     if quick:
         found = _codes(image, pixels, factor, thorough, zxingcpp.Binarizer.GlobalHistogram)
         if len(found) == 1 and found[0].payload is not None and not found[0].show_through:

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps
 
 #: Resolution for PDF pages that are not one embedded image (drawn or mixed content).
@@ -73,6 +74,9 @@ class PageImage:
     image: Image.Image
     #: Pixels per inch when the file says (scanners do, phones often do not).
     dpi: float | None = None
+    #: The image's pixels as an array (rows, columns) sharing its memory, when the
+    #: decoder wrote them into one (a JPEG page: see _decode_into); else None.
+    pixels: np.ndarray | None = None
 
 
 def scan_files(paths: Iterable[str | os.PathLike] | str | os.PathLike) -> list[Path]:
@@ -237,9 +241,11 @@ def _image_pages(path, start, stop, max_pixels) -> Iterator[PageImage]:
                 raise _damaged(path, error) from None
 
 
-def _decode(image: Image.Image) -> tuple[Image.Image, float | None]:
-    """The frame as a fully loaded grey image, and its dpi if the file gives one."""
+def _decode(image: Image.Image) -> tuple[Image.Image, float | None, np.ndarray | None]:
+    """The frame as a fully loaded grey image, its dpi if the file gives one, and its
+    pixels as an array sharing its memory when the decoder wrote them into one."""
     dpi = _dpi(image.info.get("dpi"))
+    pixels = None
     if image.format == "JPEG":
         width = image.width
         factor = _reduction(image.size)
@@ -247,6 +253,7 @@ def _decode(image: Image.Image) -> tuple[Image.Image, float | None]:
         image.draft("L", (image.width // factor, image.height // factor))
         if dpi:
             dpi = dpi * image.width / width
+        pixels = _decode_into(image)
     image.load()
     grey = image if image.mode == "L" else _grey(image)
     orientation = image.getexif().get(0x0112, 1) if image.format in ("JPEG", "TIFF") else 1
@@ -254,9 +261,70 @@ def _decode(image: Image.Image) -> tuple[Image.Image, float | None]:
         grey = ImageOps.exif_transpose(grey if grey is not image else image.copy())
         if grey.mode != "L":
             grey = grey.convert("L")
+        pixels = None  # the turned copy's are elsewhere
     elif grey is image and image.format == "TIFF":
         grey = image.copy()  # the frame object is reused when the next one is sought
-    return grey, dpi
+    return grey, dpi, pixels
+
+
+#: Whether Pillow's JPEG decoder writes a frame into memory given to it as it writes
+#: into its own (None: not checked yet in this process; see _decode_into).
+_into_checked: bool | None = None
+
+
+def _decode_into(image: Image.Image) -> np.ndarray | None:
+    """Decode a JPEG frame drafted to grey into a new array's memory, and give that
+    array: the image's pixels, shared with it. Pillow would first zero memory of its
+    own (0.25 ms for a 200 dpi page), and each np.asarray of the image copied it again.
+
+    Pillow's image core is mapped over the array (as Image.frombuffer maps it, without
+    its wrapper) before the decoder is started. That is not Pillow's public interface,
+    so it is checked once per process against Pillow's own decoding of sample JPEGs,
+    grey and colour; if it differs or fails, or the frame is not grey, pixels are
+    decoded the usual way (None: the image is not loaded yet).
+    """
+    global _into_checked
+    if _into_checked is None:
+        try:
+            _into_checked = _into_agrees()
+        except Exception:  # noqa: BLE001 - a Pillow whose core differs: its own way
+            _into_checked = False
+    if not _into_checked or image.mode != "L" or _loaded(image):
+        return None
+    return _into(image)
+
+
+def _loaded(image: Image.Image) -> bool:
+    """Whether the image has pixel memory already (then the decoder would not use ours)."""
+    return getattr(image, "_im", True) is not None
+
+
+def _into(image: Image.Image) -> np.ndarray:
+    pixels = np.empty((image.height, image.width), np.uint8)
+    image.im = Image.core.map_buffer(pixels, image.size, "raw", 0, ("L", 0, 1))
+    image.load()
+    return pixels
+
+
+def _into_agrees() -> bool:
+    noise = Image.effect_noise((67, 45), 60)
+    colour = Image.merge("RGB", (noise, Image.linear_gradient("L").resize((67, 45)),
+                                 noise.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    for sample in (noise, colour):
+        buffer = io.BytesIO()
+        sample.save(buffer, "JPEG", quality=75)
+        expected = Image.open(io.BytesIO(buffer.getvalue()))
+        expected.draft("L", expected.size)
+        expected.load()
+        image = Image.open(io.BytesIO(buffer.getvalue()))
+        image.draft("L", image.size)
+        if image.mode != "L" or _loaded(image):
+            return False
+        pixels = _into(image)
+        if not (np.array_equal(pixels, np.asarray(expected))
+                and np.array_equal(np.asarray(image), pixels)):
+            return False
+    return True
 
 
 def _grey(image: Image.Image) -> Image.Image:
@@ -312,19 +380,19 @@ def _pdf_pages(path, start, stop, max_pixels) -> Iterator[PageImage]:
             except Exception as error:  # noqa: BLE001 - pdfium reports any failure alike
                 raise _damaged(path, error) from None
             try:
-                image, dpi = _pdf_page_image(path, page, max_pixels)
+                image, dpi, pixels = _pdf_page_image(path, page, max_pixels)
             except ScanFileError:
                 raise
             except Exception as error:  # noqa: BLE001
                 raise _damaged(path, error) from None
             finally:
                 page.close()
-            yield PageImage(str(path), index, image, dpi)
+            yield PageImage(str(path), index, image, dpi, pixels)
     finally:
         pdf.close()
 
 
-def _pdf_page_image(path, page, max_pixels) -> tuple[Image.Image, float | None]:
+def _pdf_page_image(path, page, max_pixels) -> tuple[Image.Image, float | None, np.ndarray | None]:
     """The page's one embedded image when it is a scanner page, else a rendering."""
     import pypdfium2.raw as pdfium_c
 
@@ -346,10 +414,12 @@ def _pdf_page_image(path, page, max_pixels) -> tuple[Image.Image, float | None]:
     if pixels > max_pixels:
         raise _too_large(path, pixels, max_pixels)
     bitmap = page.render(scale=RENDER_DPI / 72, grayscale=True)
-    return bitmap.to_pil().convert("L"), float(RENDER_DPI)
+    return bitmap.to_pil().convert("L"), float(RENDER_DPI), None
 
 
-def _embedded(path, obj, width_pt, height_pt, max_pixels) -> tuple[Image.Image, float | None]:
+def _embedded(
+    path, obj, width_pt, height_pt, max_pixels
+) -> tuple[Image.Image, float | None, np.ndarray | None]:
     px_width, px_height = obj.get_px_size()
     if px_width * px_height > max_pixels:
         raise _too_large(path, px_width * px_height, max_pixels)
@@ -363,7 +433,7 @@ def _embedded(path, obj, width_pt, height_pt, max_pixels) -> tuple[Image.Image, 
     bitmap = obj.get_bitmap(render=False)
     image = bitmap.to_pil()
     image = image if image.mode == "L" else _grey(image)
-    return image.copy() if image.mode == "L" else image, max(image.size) * 72 / long_pt
+    return image.copy() if image.mode == "L" else image, max(image.size) * 72 / long_pt, None
 
 
 def page_sha256(image: Image.Image) -> str:

@@ -116,12 +116,13 @@ def read_image(
     file_hash: str | None = None,
 ) -> PageResult:
     """Read one page image (a PIL image or a loaded PageImage)."""
+    pixels = None
     if isinstance(image, PageImage):
-        source, index, image = image.source, image.index, image.image
+        source, index, pixels, image = image.source, image.index, image.pixels, image.image
     if image.mode != "L":
-        image = image.convert("L")
+        image, pixels = image.convert("L"), None
     lookup = layouts if isinstance(layouts, _Layouts) else _Layouts(layouts)
-    small, factor = identify.reduced(image)
+    small, factor, small_pixels = identify.reduced_pixels(image, pixels)
     # The paper's levels come from a copy reduced again (box averages of 4 x 4): they
     # do not need every pixel. Hashing that copy (every other pixel of every other row,
     # averaged in 8 x 8 blocks of the page) is as good an identity for the same scan
@@ -129,7 +130,8 @@ def read_image(
     # the blocks under it) and a fifteenth of the time of hashing the reduced copy.
     tiny = small.reduce(4)
     result = PageResult(source, index, READ, file_sha256=file_hash, page_sha256=page_sha256(tiny))
-    return _read(image, lookup, result, small, factor, tiny, quick=True)
+    return _read(image, lookup, result, small, factor, tiny, quick=True,
+                 pixels=(pixels, small_pixels))
 
 
 #: An image more than this many times the area of the page its code names may hold
@@ -146,15 +148,18 @@ def _room_for_another(size: tuple[int, int], layout: Layout, page: PageLayout, c
     return bool(size[0] * size[1] > ROOM_FOR_ANOTHER * page_area)
 
 
-def _read(image, lookup, result: PageResult, small, factor: int, tiny, quick: bool):
+def _read(image, lookup, result: PageResult, small, factor: int, tiny, quick: bool,
+          pixels=(None, None)):
     """The page from its code on: identified (`quick`: zxing-cpp's quick way first, see
-    identify.find_codes), fitted, its boxes and writing areas read."""
-    codes = identify.find_codes(small, factor, thorough=factor == 1, quick=quick)
+    identify.find_codes), fitted, its boxes and writing areas read. `pixels`: the page's
+    and the reduced copy's as arrays, each None when not to hand."""
+    codes = identify.find_codes(small, factor, thorough=factor == 1, quick=quick,
+                                pixels=pixels[1])
     blank = None
     if not codes and factor > 1:
         blank = identify.looks_blank(small)
         if not blank:
-            codes = identify.find_codes(image, quick=quick)
+            codes = identify.find_codes(image, quick=quick, pixels=pixels[0])
     through = [code for code in codes if code.show_through]
     codes = [code for code in codes if not code.show_through]
     ours = [code for code in codes if code.payload is not None]
@@ -213,7 +218,7 @@ def _read(image, lookup, result: PageResult, small, factor: int, tiny, quick: bo
         # never read as one.
         again = PageResult(result.source, result.page_index, READ,
                            file_sha256=result.file_sha256, page_sha256=result.page_sha256)
-        return _read(image, lookup, again, small, factor, tiny, quick=False)
+        return _read(image, lookup, again, small, factor, tiny, quick=False, pixels=pixels)
     paper = align.paper_brightness(tiny)
     try:
         fit = align.fit_page(image, page, code.corners, paper)
