@@ -170,8 +170,9 @@ def _write_once(target: Path, data: bytes | None = None, source: Path | None = N
             out.flush()
             os.fsync(out.fileno())
         partial.replace(target)
-    finally:
+    except BaseException:
         partial.unlink(missing_ok=True)
+        raise
 
 
 def _store_image(data: bytes) -> str:
@@ -660,9 +661,7 @@ def _box_counts(result: PageResult) -> dict:
 
 
 def _result_json(result: PageResult, extra: dict) -> str:
-    data = result.to_dict()
-    for area in data["areas"]:
-        area["png"] = None  # kept as a file of its own, named in extra
+    data = result.to_dict(png=False)  # each kept as a file of its own, named in extra
     data["engage"] = extra
     return json.dumps(data, ensure_ascii=False)
 

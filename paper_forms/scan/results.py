@@ -126,8 +126,9 @@ class PageResult:
             return False
         return self.status != READ or any(a.value == UNCERTAIN for a in self.answers)
 
-    def to_dict(self) -> dict:
-        """JSON-able: lists for tuples, PNG bytes as base64 text.
+    def to_dict(self, png: bool = True) -> dict:
+        """JSON-able: lists for tuples, PNG bytes as base64 text (without `png`, None:
+        for a caller that keeps each crop as a file of its own).
 
         Field by field rather than dataclasses.asdict, whose deep copies took longer
         than a page's SQLite write (every field here is a plain value)."""
@@ -140,7 +141,7 @@ class PageResult:
         data["areas"] = [dict(vars(area)) for area in self.areas]
         for area in data["areas"]:
             if area["png"] is not None:
-                area["png"] = base64.b64encode(area["png"]).decode("ascii")
+                area["png"] = base64.b64encode(area["png"]).decode("ascii") if png else None
         return data
 
     @classmethod
