@@ -81,7 +81,7 @@ def test_a_request_behind_a_slow_one_is_served_by_the_spare_after_the_patience(d
 
 
 def test_a_spare_with_nothing_slow_ahead_stays_idle_while_the_first_thread_keeps_up(dispatcher):
-    d = dispatcher(patience=0.3)
+    d = dispatcher(patience=1.0)
     waves = []
     for _ in range(5):  # requests arriving while the first thread is busy, then a pause
         wave = [Task(seconds=0.01) for _ in range(3)]
