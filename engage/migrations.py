@@ -654,3 +654,23 @@ def m0009_drop_duplicate_participant_index(db: Database) -> None:
     lookup by participant alone just as well. Measured: 13.2 log pages written a save
     before, 11.8 after."""
     db.execute("drop index if exists contributions_participant")
+
+
+@migrations(name="0010_current_revision_indexes")
+def m0010_current_revision_indexes(db: Database) -> None:
+    """The current revision of a record is its highest, found at the end of an index
+    instead of by checking every revision for one that replaces it. A vote changed many
+    times (a kiosk, a long workshop) made every later save for that participant and idea
+    walk all its revisions: measured in-process after 25,000 saves, the lookup of the
+    current vote took 318 us a save against 39 on a new database. The indexes keep their
+    names and their first columns, so every lookup that used them still does."""
+    _run_script(
+        db,
+        """
+        drop index contributions_participant_idea;
+        create index contributions_participant_idea
+            on contributions(participant_id, idea_id, kind, revision);
+        drop index contributions_id;
+        create index contributions_id on contributions(id, revision);
+        """,
+    )

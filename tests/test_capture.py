@@ -67,6 +67,25 @@ def test_a_vote_and_a_changed_mind(app, capture):
     assert "Saved vote: Disagree" in fay.get(capture["page"]).get_data(as_text=True)
 
 
+def test_a_vote_changed_many_times_stays_one_chain_and_its_latest_counts(app, capture):
+    """Each change revises the latest revision, never an older one (which would fork
+    the record), and undo goes back exactly one step."""
+    fay, idea = capture["fay"], capture["ideas"][0]
+    choices = ["agree", "disagree", "unsure"] * 8
+    for choice in choices:
+        response = fay.post(capture["page"] + f"/ideas/{idea}/vote", {"vote": choice})
+        assert response.status_code == 302
+    votes = contributions(app, capture, "kind = 'vote'")
+    assert len({v["id"] for v in votes}) == 1
+    assert [v["revision"] for v in votes] == list(range(1, len(choices) + 1))
+    assert all(later["replaces"] == earlier["revision_id"]
+               for earlier, later in zip(votes, votes[1:], strict=False))
+    assert votes[-1]["vote"] == choices[-1]
+    fay.post(capture["workshop_url"] + "/undo", {"revision_id": votes[-1]["revision_id"],
+                                                 "participant_id": capture["participant_id"]})
+    assert contributions(app, capture)[-1]["vote"] == choices[-2]
+
+
 def test_comments_and_votes_record_exposure(app, capture):
     fay, ideas = capture["fay"], capture["ideas"]
     fay.post(capture["page"] + f"/ideas/{ideas[1]}/comments", {"text": "Only if it is free"})

@@ -57,7 +57,7 @@ def test_a_save_writes_no_duplicate_index_and_lookups_by_participant_still_use_o
     indexes = {row["name"]: row["sql"] for row in db.query(
         "select name, sql from sqlite_master where type = 'index' and tbl_name = 'contributions'")}
     assert "contributions_participant" not in indexes
-    assert "(participant_id, idea_id)" in indexes["contributions_participant_idea"]
+    assert "(participant_id, idea_id, kind, revision)" in indexes["contributions_participant_idea"]
     for sql in (
         "select * from contributions where participant_id = ?",
         "select count(*) from contributions c where c.participant_id = ?",
@@ -65,3 +65,23 @@ def test_a_save_writes_no_duplicate_index_and_lookups_by_participant_still_use_o
         plan = " ".join(row[-1] for row in db.execute(f"explain query plan {sql}", ["p"]))
         assert "USING INDEX contributions_participant_idea" in plan or (
             "USING COVERING INDEX contributions_participant_idea" in plan), plan
+
+
+def test_the_current_revision_is_read_from_the_end_of_an_index_not_revision_by_revision(
+        tmp_path):
+    """However often a vote or an entry was changed, finding its current revision reads
+    the index backwards and stops: no sort, no walk over every revision."""
+    db = connect(tmp_path / "current.db")
+    migrate(db)
+    current = "not exists (select 1 from contributions r where r.replaces = c.revision_id)"
+    for sql, index in (
+        ("select * from contributions c where c.participant_id = ? and c.idea_id = ?"
+         f" and c.kind = 'vote' and {current} order by c.revision desc limit 1",
+         "contributions_participant_idea"),
+        (f"select * from contributions c where c.id = ? and {current}"
+         " order by c.revision desc limit 1", "contributions_id"),
+    ):
+        plan = " ".join(row[-1] for row in db.execute(
+            f"explain query plan {sql}", ["x"] * sql.count("?")))
+        assert f"USING INDEX {index}" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan

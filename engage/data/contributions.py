@@ -207,10 +207,13 @@ def add_comment(
 
 
 def current_vote(participant_id: str, idea_id: str) -> dict | None:
+    """The participant's vote on the idea as it stands: its latest revision, read from
+    the end of the index (migration 0010) however often the vote was changed."""
     rows = list(
         get_db().query(
             "select * from contributions c where c.participant_id = ? and c.idea_id = ?"
-            f" and c.kind = 'vote' and {current_where('c', 'contributions')}",
+            f" and c.kind = 'vote' and {current_where('c', 'contributions')}"
+            " order by c.revision desc limit 1",
             [participant_id, idea_id],
         )
     )

@@ -26,10 +26,13 @@ def by_submission(table: str, submission_id: str | None) -> dict | None:
 
 
 def current_revision(table: str, record_id: str) -> dict:
+    """A record's latest revision; the highest first, so a record revised many times is
+    not read revision by revision (contributions: migration 0010)."""
     assert table in REVISED_TABLES
     rows = list(
         get_db().query(
-            f"select * from {table} t where t.id = ? and {current_where('t', table)}",  # noqa: S608
+            f"select * from {table} t where t.id = ? and {current_where('t', table)}"  # noqa: S608
+            " order by t.revision desc limit 1",
             [record_id],
         )
     )
