@@ -170,3 +170,19 @@ def test_a_request_translates_in_the_locale_it_is_switched_to(app):
         session["locale"] = "uk"
         refresh()
         assert gettext("Idea saved.") == translate("uk", "Idea saved.")
+
+
+@pytest.mark.parametrize("header", [
+    "", "pl", "en-GB,en;q=0.9", "ur-PK,ur;q=0.9,en;q=0.5", "fr,de;q=0.8", "pt-BR", "*",
+    "ar;q=0.1,so;q=0.9", "uk;q=0,pl;q=0.2", "not a header;;q=x",
+])
+def test_the_browser_locale_is_the_one_werkzeug_would_choose(app, header):
+    """Remembered per header, and the same choice as matching it afresh each request."""
+    from engage.i18n import browser_locale, select_locale
+
+    with app.test_request_context("/", headers={"Accept-Language": header}):
+        from flask import request
+
+        expected = request.accept_languages.best_match(SUPPORTED_LOCALES) or "en"
+        assert select_locale() == expected
+        assert browser_locale(header) == expected
