@@ -14,8 +14,8 @@ request is held up by a slow one for ``patience`` at most.
 
 waitress takes its dispatcher through ``create_server(_dispatcher=...)``, a parameter it
 names a test shim; this class keeps its parent's interface (``set_thread_count``,
-``add_task``, ``shutdown``), and ``tests/test_dispatch.py`` pins the behaviour against
-the installed waitress.
+``add_task``, ``shutdown``, which stops threads through ``set_thread_count``), and
+``tests/test_dispatch.py`` pins the behaviour against the installed waitress.
 """
 
 from __future__ import annotations
@@ -103,20 +103,9 @@ class SpareThreadDispatcher(ThreadedTaskDispatcher):
             self.spare_cv.notify_all()
 
     def add_task(self, task) -> None:
+        super().add_task(task)
+        # A sleeping spare starts its clock only when the first thread is busy; while it
+        # keeps up, the spares are not woken for each request.
         with self.lock:
-            self.queue.append(task)
-            self.queue_cv.notify()
-            # A sleeping spare starts its clock only when the first thread is busy; while
-            # it keeps up, the spares are not woken for each request.
             if self._spares_asleep and self.busy_since:
                 self.spare_cv.notify_all()
-            queue_size = len(self.queue)
-            idle_threads = len(self.threads) - self.stop_count - self.active_count
-            if queue_size > idle_threads:
-                self.queue_logger.warning("Task queue depth is %d", queue_size - idle_threads)
-
-    def shutdown(self, cancel_pending: bool = True, timeout: float = 5) -> bool:
-        done = super().shutdown(cancel_pending, timeout)
-        with self.lock:
-            self.spare_cv.notify_all()
-        return done

@@ -73,7 +73,9 @@ def test_the_current_revision_is_read_from_the_end_of_an_index_not_revision_by_r
     the index backwards and stops: no sort, no walk over every revision."""
     db = connect(tmp_path / "current.db")
     migrate(db)
-    current = "not exists (select 1 from contributions r where r.replaces = c.revision_id)"
+    from engage.data.revisions import current_where
+
+    current = current_where("c", "contributions")
     for sql, index in (
         ("select * from contributions c where c.participant_id = ? and c.idea_id = ?"
          f" and c.kind = 'vote' and {current} order by c.revision desc limit 1",
