@@ -127,12 +127,20 @@ def rectify(
     Output pixel (col, row) has its centre at layout (x + (col + 0.5) / scale,
     top - (row + 0.5) / scale); Pillow's perspective transform does the sampling.
     """
+    return rectified(image, h, rect, scale, fill).astype(np.float32)
+
+
+def rectified(
+    image: Image.Image, h: np.ndarray, rect: Rect, scale: float, fill: int = 255
+) -> np.ndarray:
+    """As rectify, as the uint8 grey levels Pillow samples: for a caller that works
+    level by level (see marks.measure)."""
     width = max(1, round(rect.width * scale))
     height = max(1, round(rect.height * scale))
     to_layout = np.array([[1 / scale, 0, rect.x], [0, -1 / scale, rect.top], [0, 0, 1]])
     m = h @ to_layout
     m = m / m[2, 2]
-    out = transformed(
+    return transformed(
         image,
         (width, height),
         Image.Transform.PERSPECTIVE,
@@ -140,7 +148,6 @@ def rectify(
         Image.Resampling.BILINEAR,
         fill,
     )
-    return out.astype(np.float32)
 
 
 def transformed(image: Image.Image, size, method, data, resample, fill: int) -> np.ndarray:
