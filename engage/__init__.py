@@ -25,6 +25,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         instance_relative_config=True,
         instance_path=str(Path(instance_path).resolve()) if instance_path else None,
     )
+    from .request import EngageRequest
+
+    app.request_class = EngageRequest
     app.config.from_object("engage.settings.Defaults")
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
