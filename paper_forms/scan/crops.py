@@ -83,7 +83,9 @@ def read_area(
         limit = np.floor((1 - than) * level).astype(np.uint8)
         return inside <= spread(limit, _BLOCK, grey.shape, smooth=False)[edge:-edge, edge:-edge]
 
-    rules = ruling_rows(darker(0.1).mean(axis=1) >= RULE_ROW, round(RULE_HEIGHT * scale))
+    ruled = darker(0.1)
+    covered = np.count_nonzero(ruled, axis=1) / ruled.shape[1]  # as .mean(axis=1), quicker
+    rules = ruling_rows(covered >= RULE_ROW, round(RULE_HEIGHT * scale))
     ink_px = int(darker(INK)[~rules].sum())
     ink = ink_px / scale**2
     written = ink >= WRITING_MIN

@@ -114,7 +114,8 @@ class Reading:
 
 
 def _margin(value: float, threshold: float, scale: float) -> float:
-    return float(np.clip(abs(value - threshold) / scale, 0.0, 1.0))
+    # min and max rather than np.clip: the same float, without numpy's call on a scalar.
+    return min(max(abs(value - threshold) / scale, 0.0), 1.0)
 
 
 def classify(ink: Ink, rule: Rule = RULE) -> Reading:
@@ -178,7 +179,7 @@ def measure(
         groups.setdefault((round(box.rect.width, 2), round(box.rect.height, 2)), []).append(i)
     for (width, height), members in groups.items():
         patches = np.stack(
-            [rectified(image, h, boxes[i].rect.grown(RING[1]), SCALE, paper) for i in members]
+            [rectified(image, h, _around(boxes[i].rect), SCALE, paper) for i in members]
         )
         centres = np.array(
             [(boxes[i].rect.x + width / 2, boxes[i].rect.y + height / 2) for i in members]
@@ -191,6 +192,12 @@ def measure(
 
 #: Every grey level a patch can hold.
 _LEVELS = np.arange(256, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=512)
+def _around(rect: Rect) -> Rect:
+    """The box with its ring: the same for a box on every copy of a page."""
+    return rect.grown(RING[1])
 
 
 def _measure_group(patches: np.ndarray, width: float, height: float, page=None) -> list[Ink]:
@@ -221,14 +228,17 @@ def _measure_group(patches: np.ndarray, width: float, height: float, page=None) 
 
     inner = flat[:, g.inner_at]
     d_inner = dark_of(inner)
-    light = (d_inner >= LIGHT).mean(axis=1)
+    # Shares counted (np.count_nonzero, then divided: the same floats as the mean of a
+    # boolean array, without casting each to a float first).
+    share = d_inner.shape[1]
+    light = np.count_nonzero(d_inner >= LIGHT, axis=1) / share
     # The 98th percentile of darkness is the darkness of the 2nd percentile of grey
     # (darkness falls as grey rises), found by counting grey levels, not by sorting.
     peak = _percentile(inner, 98, levels=True, through=paper)
     # Pen ink: darker than DARK, or for a lighter pen (blue biro in grey), than
     # INK_SHARE of the box's own darkest ink, but never lighter than LIGHTEST_INK.
     ink = np.clip(INK_SHARE * peak, LIGHTEST_INK, DARK)[:, None]
-    dark = (d_inner >= ink).mean(axis=1)
+    dark = np.count_nonzero(d_inner >= ink, axis=1) / share
     mean = d_inner.mean(axis=1)
     # Pen ink is a grey level below this, box by box (darkness never rises with grey).
     ink_below = (table >= ink).sum(axis=1).astype(np.int16)[:, None, None]
@@ -259,7 +269,7 @@ def _measure_group(patches: np.ndarray, width: float, height: float, page=None) 
     # only that one.
     offset = np.sort(np.stack(offsets, axis=1), axis=1)[:, -2]
     by_side = np.stack(
-        [(patches[:, ys, xs] < ink_below).mean(axis=(1, 2)) for ys, xs in g.sides], axis=1
+        [_share(patches[:, ys, xs] < ink_below) for ys, xs in g.sides], axis=1
     )
     spill = np.sort(by_side, axis=1)[:, 1]  # the third most inked of the four sides
     # Solid: the part of the inner area covered by SOLID_SIDE windows that are all ink.
@@ -279,7 +289,7 @@ def _measure_group(patches: np.ndarray, width: float, height: float, page=None) 
             count, tall, wide = full.shape
             padded = np.zeros((count, tall + 2 * side - 2, wide + 2 * side - 2), np.int32)
             padded[:, side - 1 : side - 1 + tall, side - 1 : side - 1 + wide] = full
-            solid[some] = (_window_sums(padded, side) > 0).reshape(len(some), -1).mean(axis=1)
+            solid[some] = _share(_window_sums(padded, side) > 0)
     offset = np.where(light <= OFFSET_LIGHT, offset, 0.0)
     columns = (light, dark, solid, spill, peak, outline, offset, mean, paper)  # Ink's order
     return [Ink(*values) for values in zip(*(c.tolist() for c in columns), strict=True)]
@@ -409,6 +419,12 @@ def _percentile(
         second = (below > n - 1 - high).argmax(axis=1).astype(dtype)
         first, second = darkness(first, through), darkness(second, through)
     return first + (second - first) * (at - low)
+
+
+def _share(where: np.ndarray) -> np.ndarray:
+    """The share of each layer (N, ...) of a boolean array that is True."""
+    layer = where.reshape(len(where), -1)
+    return np.count_nonzero(layer, axis=1) / layer.shape[1]
 
 
 def _peak(profile: np.ndarray, positions: np.ndarray) -> np.ndarray:
