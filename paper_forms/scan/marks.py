@@ -256,18 +256,26 @@ def _measure_group(patches: np.ndarray, width: float, height: float, page=None) 
     ).min(axis=1)
     # Where each side's line really is: the peak of the darkness averaged along the
     # side, within SEARCH points of where the fit puts it, against where it should be.
-    offsets = []
-    for i, (near, positions, expected) in enumerate(g.near):
+    profiles = [
         # The top and bottom lines' profiles run down rows, the sides' along columns.
-        if i < 2:
-            profile = dark_of(patches[:, near, span_x]).mean(axis=2)
-        else:
-            profile = dark_of(patches[:, span_y, near]).mean(axis=1)
-        offsets.append(np.abs(_peak(profile, positions) - expected))
+        dark_of(patches[:, near, span_x]).mean(axis=2) if i < 2
+        else dark_of(patches[:, span_y, near]).mean(axis=1)
+        for i, (near, _, _) in enumerate(g.near)
+    ]
+    if len({profile.shape[1] for profile in profiles}) == 1:
+        # All four sides' peaks found at once (a square box's are all as long).
+        positions = np.repeat(np.stack([p for _, p, _ in g.near]), n, axis=0)
+        expected = np.repeat([e for _, _, e in g.near], n)
+        found = np.abs(_peak(np.concatenate(profiles), positions) - expected)
+        offsets = found.reshape(4, n).T
+    else:
+        offsets = np.stack([np.abs(_peak(profile, positions) - expected)
+                            for profile, (_, positions, expected) in zip(profiles, g.near,
+                                                                          strict=True)], axis=1)
     # The second worst side: the fit being out moves two sides at least (a shift both
     # sides across it, a stretch both ends), a neighbour's crossing-out beside one side
     # only that one.
-    offset = np.sort(np.stack(offsets, axis=1), axis=1)[:, -2]
+    offset = np.sort(offsets, axis=1)[:, -2]
     by_side = np.stack(
         [_share(patches[:, ys, xs] < ink_below) for ys, xs in g.sides], axis=1
     )
@@ -429,14 +437,15 @@ def _share(where: np.ndarray) -> np.ndarray:
 
 def _peak(profile: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """The position of each profile's maximum (N, M), to a fraction of a step by a
-    parabola through it and its neighbours."""
+    parabola through it and its neighbours; `positions` (M) for all, or (N, M) each."""
     i = np.clip(profile.argmax(axis=1), 1, profile.shape[1] - 2)
     rows = np.arange(len(profile))
     left, middle, right = profile[rows, i - 1], profile[rows, i], profile[rows, i + 1]
     curve = left - 2 * middle + right
     shift = np.where(curve < 0, 0.5 * (left - right) / np.where(curve < 0, curve, -1), 0.0)
-    step = positions[1] - positions[0]
-    return positions[i] + np.clip(shift, -0.5, 0.5) * step
+    positions = np.broadcast_to(positions, profile.shape)
+    step = positions[:, 1] - positions[:, 0]
+    return positions[rows, i] + np.clip(shift, -0.5, 0.5) * step
 
 
 def _window_sums(a: np.ndarray, side: int) -> np.ndarray:

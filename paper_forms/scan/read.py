@@ -266,21 +266,18 @@ def _read(image, lookup, result: PageResult, small, factor: int, tiny, quick: bo
 
 def _outside(size, h, page: PageLayout) -> str | None:
     """What of the page's boxes and writing areas falls outside the image, if any."""
-    named = [(f"box {b.idea_id or b.question_id or b.kind}", b.rect) for b in page.boxes]
-    named += [(f"writing area {a.prompt_id}", a.rect) for a in page.areas]
-    corners = np.array(
-        [
-            (x, y)
-            for _, r in named
-            for x, y in ((r.x, r.y), (r.right, r.y), (r.x, r.top), (r.right, r.top))
-        ]
-    )
+    rects = [b.rect for b in page.boxes] + [a.rect for a in page.areas]
+    edges = np.array([(r.x, r.y, r.right, r.top) for r in rects])
+    # Each rectangle's corners: (x, y), (right, y), (x, top), (right, top).
+    corners = edges[:, [0, 1, 2, 1, 0, 3, 2, 3]].reshape(-1, 2)
     points = align.apply(h, corners).reshape(-1, 4, 2)
     out = (points < 0).any(axis=(1, 2)) | (points[:, :, 0] > size[0]).any(axis=1)
     out |= (points[:, :, 1] > size[1]).any(axis=1)
-    names = [name for (name, _), o in zip(named, out, strict=True) if o]
-    if not names:
-        return None
+    if not out.any():
+        return None  # named only when something is out: most pages, nothing
+    named = [f"box {b.idea_id or b.question_id or b.kind}" for b in page.boxes]
+    named += [f"writing area {a.prompt_id}" for a in page.areas]
+    names = [name for name, o in zip(named, out, strict=True) if o]
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
