@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from ..layout import Box, Rect
-from .align import PaperMap, apply, darkness, rectified
+from .align import LEVELS, PaperMap, apply, darkness, rectified
 
 #: Pixels per point at which boxes are sampled (180 dpi).
 SCALE = 2.5
@@ -190,10 +190,6 @@ def measure(
     return out
 
 
-#: Every grey level a patch can hold.
-_LEVELS = np.arange(256, dtype=np.float32)
-
-
 @functools.lru_cache(maxsize=512)
 def _around(rect: Rect) -> Rect:
     """The box with its ring: the same for a box on every copy of a page."""
@@ -218,7 +214,7 @@ def _measure_group(patches: np.ndarray, width: float, height: float, page=None) 
     paper = _percentile(flat[:, g.ring_at], 90, levels=True)
     if page is not None:
         paper = np.maximum(paper, PAPER_SHARE * page)
-    table = darkness(_LEVELS, paper[:, None])
+    table = darkness(LEVELS, paper[:, None])
     lookup = table.ravel()
     box_at = 256 * np.arange(n)
 
