@@ -39,10 +39,6 @@ def _read(app, request_class, body: bytes, **options):
             return None, type(error)
 
 
-def test_the_app_reads_requests_with_it(app):
-    assert app.request_class is EngageRequest
-
-
 def test_a_save_reads_as_werkzeug_reads_it(app):
     body = urlencode({"csrf_token": "a.b-c", "text": "Más autobuses, por favor & ya",
                       "language": "es", "submission_id": "4f6e1c2e"}).encode()
