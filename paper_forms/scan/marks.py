@@ -395,10 +395,11 @@ def _percentile(
     """np.percentile(values, q, axis=1) (linear between the two nearest ranks), for a
     fraction of its time on small rows.
 
-    `levels`: the values are whole grey levels (0-255, as sampled), and the two ranks
-    are found by counting each level rather than by partitioning: the same values, in
-    a third of the time. `through` (each row's paper): the percentile is of those grey
-    levels' darkness against it instead, which orders them the other way round.
+    `levels`: the values are whole grey levels (uint8, as sampled), and the two ranks
+    are read off each row sorted (numpy sorts bytes by counting, in linear time): the
+    same values, in half the time of counting them with bincount and a third of
+    partitioning. `through` (each row's paper): the percentile is of those grey levels'
+    darkness against it instead, which orders them the other way round.
     """
     n = values.shape[1]
     at = (n - 1) * q / 100
@@ -407,21 +408,15 @@ def _percentile(
     if not levels:
         part = np.partition(values, [low, high], axis=1)
         return part[:, low] + (part[:, high] - part[:, low]) * (at - low)
-    rows = len(values)
-    counts = np.bincount(
-        (values.astype(np.intp) + 256 * np.arange(rows)[:, None]).ravel(), minlength=256 * rows
-    ).reshape(rows, 256)
-    below = counts.cumsum(axis=1)
+    ordered = np.sort(values, axis=1, kind="stable")
     # Levels as float32 (as sampled before, and from uint8 as now), whatever the input.
     dtype = values.dtype if values.dtype.kind == "f" else np.float32
     if through is None:
-        first, second = (below > low).argmax(axis=1), (below > high).argmax(axis=1)
-        first, second = first.astype(dtype), second.astype(dtype)
+        first, second = ordered[:, low].astype(dtype), ordered[:, high].astype(dtype)
     else:
         # Darkness in rising order is grey in falling order.
-        first = (below > n - 1 - low).argmax(axis=1).astype(dtype)
-        second = (below > n - 1 - high).argmax(axis=1).astype(dtype)
-        first, second = darkness(first, through), darkness(second, through)
+        first = darkness(ordered[:, n - 1 - low].astype(dtype), through)
+        second = darkness(ordered[:, n - 1 - high].astype(dtype), through)
     return first + (second - first) * (at - low)
 
 
