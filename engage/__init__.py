@@ -8,8 +8,6 @@ from pathlib import Path
 
 from flask import Flask
 
-from .flask_app import EngageFlask
-
 __version__ = "0.1.0"
 
 
@@ -22,11 +20,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     instance_path = os.environ.get("ENGAGE_INSTANCE")
     if test_config and test_config.get("INSTANCE_PATH"):
         instance_path = test_config["INSTANCE_PATH"]
-    app = EngageFlask(
+    app = Flask(
         __name__,
         instance_relative_config=True,
         instance_path=str(Path(instance_path).resolve()) if instance_path else None,
     )
+    from .request import EngageRequest
+
+    app.request_class = EngageRequest
     app.config.from_object("engage.settings.Defaults")
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)

@@ -47,6 +47,10 @@ def test_a_save_reads_as_werkzeug_reads_it(app):
     assert ("text", "Más autobuses, por favor & ya") in mine
 
 
+def test_the_app_reads_requests_with_it(app):
+    assert app.request_class is EngageRequest
+
+
 form_bodies = st.one_of(
     st.lists(st.tuples(st.text(max_size=20), st.text(max_size=40)), max_size=8).map(
         lambda pairs: urlencode(pairs).encode()),
