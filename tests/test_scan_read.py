@@ -405,3 +405,31 @@ def test_the_reduced_copy_sliced_out_is_what_pillow_resize_gives(width, height):
     assert np.array_equal(np.asarray(small), np.asarray(expected))
     if factor > 1:
         assert small_pixels is not None and np.array_equal(small_pixels, np.asarray(expected))
+
+
+@pytest.mark.parametrize("caller_set", [None, "3"])
+def test_a_worker_starts_its_numerical_libraries_single_threaded(caller_set):
+    """A reader worker unpickles its initializer before numpy is imported there, and
+    that sets the thread counts numerical libraries read as they load (unless the
+    caller set one); pickling it changes nothing in the caller's environment."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    from paper_forms.scan.worker import ONE_THREAD, Initializer
+
+    before = dict(os.environ)
+    data = pickle.dumps(Initializer())
+    assert dict(os.environ) == before
+    env = {k: v for k, v in os.environ.items() if k not in ONE_THREAD}
+    if caller_set:
+        env["OPENBLAS_NUM_THREADS"] = caller_set
+    code = (
+        "import os, pickle, sys\n"
+        "init = pickle.loads(sys.stdin.buffer.read())\n"
+        f"print(callable(init), 'numpy' in sys.modules, *(os.environ[n] for n in {ONE_THREAD!r}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], input=data, env=env,
+                         capture_output=True, check=True).stdout.decode().split()
+    assert out == ["True", "False", caller_set or "1", "1", "1"]

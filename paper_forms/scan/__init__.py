@@ -13,28 +13,28 @@ of Flask or the database.
 print. See read.py for the pipeline and results.py for what comes back.
 """
 
-from .load import (
-    DamagedFile,
-    EmptyFile,
-    NotAScan,
-    PageImage,
-    ScanFileError,
-    TooLarge,
-    count_pages,
-    file_sha256,
-    iter_pages,
-    scan_files,
-)
-from .read import SQLiteLayouts, read_file, read_image, read_pages, read_scans
-from .results import (
-    GIVEN,
-    STATUSES,
-    UNCERTAIN,
-    AnswerResult,
-    AreaResult,
-    BoxResult,
-    PageResult,
-)
+import importlib
+
+# Each name from its module when first asked for: importing the package imports neither
+# the reader nor numpy, so a worker process can start (see worker.py) before they load.
+_FROM = {
+    "load": ("DamagedFile", "EmptyFile", "NotAScan", "PageImage", "ScanFileError",
+             "TooLarge", "count_pages", "file_sha256", "iter_pages", "scan_files"),
+    "read": ("SQLiteLayouts", "read_file", "read_image", "read_pages", "read_scans"),
+    "results": ("GIVEN", "STATUSES", "UNCERTAIN", "AnswerResult", "AreaResult",
+                "BoxResult", "PageResult"),
+}
+_MODULE = {name: module for module, names in _FROM.items() for name in names}
+
+
+def __getattr__(name: str):
+    module = _MODULE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "GIVEN",

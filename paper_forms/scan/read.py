@@ -55,6 +55,7 @@ from .results import (
     BoxResult,
     PageResult,
 )
+from .worker import Initializer
 
 LayoutLookup = Callable[[str], Layout | None]
 
@@ -507,26 +508,6 @@ def _caller_script_left_out(layouts: LayoutLookup):
         main.__spec__ = None
 
 
-#: A worker is one core's worth of work: the threads a numerical library starts for
-#: itself (numpy's OpenBLAS, one per core) only spin against the other workers, for
-#: matrices of 3 x 3 (0.7 ms of CPU a page, in a thread of its own beside the reader).
-_ONE_THREAD = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
-
-
-@contextmanager
-def _one_thread_each():
-    """Worker processes started in here run their numerical libraries in one thread
-    (a library reads these as it loads), unless the caller's environment says otherwise."""
-    added = [name for name in _ONE_THREAD if name not in os.environ]
-    for name in added:
-        os.environ[name] = "1"
-    try:
-        yield
-    finally:
-        for name in added:
-            os.environ.pop(name, None)
-
-
 def _read_tagged(runs: Iterable, layouts: LayoutLookup, workers: int):
     """(tag, result) for every page of every run, in order, in `workers` processes."""
     for batch in _read_batches(runs, layouts, workers):
@@ -548,7 +529,7 @@ def _read_batches(runs: Iterable, layouts: LayoutLookup, workers: int):
         return
     context = get_context("spawn")
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(layouts,)
+        workers, mp_context=context, initializer=Initializer(), initargs=(layouts,)
     ) as pool:
         pending: deque = deque()
         for task in _tasks(runs):
@@ -556,7 +537,7 @@ def _read_batches(runs: Iterable, layouts: LayoutLookup, workers: int):
                 pending.append(([task], None))
             else:
                 # Workers start as tasks are handed out, so each hand-out is covered.
-                with _caller_script_left_out(layouts), _one_thread_each():
+                with _caller_script_left_out(layouts):
                     pending.append((task, pool.submit(_run_task, task)))
             # Keep a few tasks in flight, so results never pile up in memory.
             while len(pending) > 3 * workers:
