@@ -39,9 +39,7 @@ class EngageRequest(Request):
         for limit in (self.max_content_length, self.max_form_memory_size):
             if limit is not None and length > limit:
                 raise RequestEntityTooLarge()
-        body = self.environ["wsgi.input"].read(length)
-        if len(body) < length:
-            raise ClientDisconnected()  # as werkzeug's stream says of a short body
+        body = _read_exactly(self.environ["wsgi.input"], length)
         try:
             items = parse_qsl(body.decode(), keep_blank_values=True,
                               errors="werkzeug.url_quote")
@@ -49,3 +47,16 @@ class EngageRequest(Request):
             items = []
         storage = self.parameter_storage_class
         self.__dict__.update(stream=BytesIO(), form=storage(items), files=storage())
+
+
+def _read_exactly(stream, length: int) -> bytes:
+    """``length`` bytes of the body, however many reads a server's stream takes to give
+    them; one that ends sooner is a client that went away, as werkzeug's stream says."""
+    parts, wanted = [], length
+    while wanted:
+        part = stream.read(wanted)
+        if not part:
+            raise ClientDisconnected()
+        parts.append(part)
+        wanted -= len(part)
+    return b"".join(parts)

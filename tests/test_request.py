@@ -82,6 +82,21 @@ def test_a_body_shorter_than_its_length_is_a_disconnected_client(app):
     assert _read(app, Request, b"a=1", length=10) == (None, ClientDisconnected)
 
 
+class Trickle(io.BytesIO):
+    """A server's stream that gives a few bytes a read."""
+
+    def read(self, size=-1):
+        return super().read(min(size, 3) if size and size > 0 else size)
+
+
+def test_a_body_given_a_few_bytes_a_read_is_read_whole(app):
+    body = urlencode({"text": "Más autobuses", "vote": "agree"}).encode()
+    with app.app_context():
+        environ = _environ(body)
+        environ["wsgi.input"] = Trickle(body)
+        assert EngageRequest(environ).form.to_dict() == {"text": "Más autobuses", "vote": "agree"}
+
+
 @pytest.mark.parametrize("options", [
     {"length": "none"},
     {"content_type": "multipart/form-data; boundary=x"},
