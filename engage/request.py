@@ -4,8 +4,9 @@ Every save on the capture page is a small URL-encoded form. Werkzeug reads one t
 a general parser (a parser object, a limited stream read in 64 KB pieces, the limits
 looked up through the app each time), which cost several times the decoding itself.
 Such a body is read here in one piece and decoded exactly as werkzeug decodes it, with
-the same limits and the same answers to a body that breaks them. Anything else (a file
-upload, a body without a length, one read already) goes the usual way.
+the same limit and the same answers to a body that breaks it. Anything else (a file
+upload, a body without a length, one read already, one over the form memory limit) goes
+the usual way.
 """
 
 from __future__ import annotations
@@ -27,18 +28,22 @@ class EngageRequest(Request):
         if "form" in self.__dict__:
             return
         length = self.content_length
+        # A body over MAX_FORM_MEMORY_SIZE goes werkzeug's way: werkzeug 3.1.8 refuses
+        # it, 3.1.9 reads it, and this reads as whichever is installed does.
+        memory = self.max_form_memory_size
         if (
             length is None
             or length > SMALL_FORM_BYTES
+            or (memory is not None and length > memory)
             or self.mimetype != URLENCODED
             or "stream" in self.__dict__
             or getattr(self, "_cached_data", None) is not None
         ):
             super()._load_form_data()
             return
-        for limit in (self.max_content_length, self.max_form_memory_size):
-            if limit is not None and length > limit:
-                raise RequestEntityTooLarge()
+        limit = self.max_content_length
+        if limit is not None and length > limit:
+            raise RequestEntityTooLarge()
         body = _read_exactly(self.environ["wsgi.input"], length)
         try:
             items = parse_qsl(body.decode(), keep_blank_values=True,

@@ -69,12 +69,18 @@ def test_any_small_body_reads_the_same_as_with_werkzeug(app, body):
     assert _read(app, EngageRequest, body) == _read(app, Request, body)
 
 
-@pytest.mark.parametrize("limit", ["MAX_CONTENT_LENGTH", "MAX_FORM_MEMORY_SIZE"])
-def test_a_body_over_a_limit_is_refused_as_werkzeug_refuses_it(app, limit):
-    app.config[limit] = 10
+def test_a_body_over_the_length_limit_is_refused_as_werkzeug_refuses_it(app):
+    app.config["MAX_CONTENT_LENGTH"] = 10
     body = b"text=" + b"x" * 20
     assert _read(app, EngageRequest, body) == (None, RequestEntityTooLarge)
     assert _read(app, Request, body) == (None, RequestEntityTooLarge)
+
+
+def test_a_body_over_the_form_memory_limit_is_read_as_werkzeug_reads_it(app):
+    # Refused by werkzeug 3.1.8, read by 3.1.9: the same as whichever is installed.
+    app.config["MAX_FORM_MEMORY_SIZE"] = 10
+    body = b"text=" + b"x" * 20
+    assert _read(app, EngageRequest, body) == _read(app, Request, body)
 
 
 def test_a_body_shorter_than_its_length_is_a_disconnected_client(app):
