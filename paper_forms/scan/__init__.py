@@ -36,27 +36,4 @@ def __getattr__(name: str):
     return value
 
 
-__all__ = [
-    "GIVEN",
-    "STATUSES",
-    "UNCERTAIN",
-    "AnswerResult",
-    "AreaResult",
-    "BoxResult",
-    "DamagedFile",
-    "EmptyFile",
-    "NotAScan",
-    "PageImage",
-    "PageResult",
-    "SQLiteLayouts",
-    "ScanFileError",
-    "TooLarge",
-    "count_pages",
-    "file_sha256",
-    "iter_pages",
-    "read_file",
-    "read_image",
-    "read_pages",
-    "read_scans",
-    "scan_files",
-]
+__all__ = sorted(_MODULE)

@@ -135,15 +135,9 @@ def rectified(
 ) -> np.ndarray:
     """As rectify, as the uint8 grey levels Pillow samples: for a caller that works
     level by level (see marks.measure)."""
-    return _rectified(image, h, rect.x, rect.top, rect.width, rect.height, scale, fill)
-
-
-def _rectified(image, h, x: float, top: float, width: float, height: float, scale: float,
-               fill: int) -> np.ndarray:
-    """rectified for the rectangle of that left edge, top, width and height (points)."""
-    to_layout = np.array([[1 / scale, 0, x], [0, -1 / scale, top], [0, 0, 1]])
-    width = max(1, round(width * scale))
-    height = max(1, round(height * scale))
+    to_layout = np.array([[1 / scale, 0, rect.x], [0, -1 / scale, rect.top], [0, 0, 1]])
+    width = max(1, round(rect.width * scale))
+    height = max(1, round(rect.height * scale))
     m = h @ to_layout
     m = m / m[2, 2]
     return transformed(
@@ -500,11 +494,8 @@ def _centroid(
     to a fraction of a pixel. The patch (grey levels, uint8) is put in `patch` when one
     is given."""
     half = square.side / 2 + square.pad
-    # The window as a Rect would hold it (to 0.001 pt), without making one: eleven
-    # windows a page.
-    left, bottom, side = round(float(x - half), 3), round(float(y - half), 3), round(2 * half, 3)
-    top = bottom + side
-    levels = _rectified(image, h, left, top, side, side, k, fill)
+    window = Rect(x - half, y - half, 2 * half, 2 * half)
+    levels = rectified(image, h, window, k, fill)
     if patch is not None:
         patch[:] = [levels]
     # Each grey level's weight worked out once and looked up: the same values as
@@ -516,7 +507,7 @@ def _centroid(
         return None
     columns = weight.sum(axis=0) @ (np.arange(weight.shape[1]) + 0.5)
     rows = weight.sum(axis=1) @ (np.arange(weight.shape[0]) + 0.5)
-    return left + columns / total / k, top - rows / total / k
+    return window.x + columns / total / k, window.top - rows / total / k
 
 
 def _refine(
