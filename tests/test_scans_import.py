@@ -592,6 +592,70 @@ def test_pages_read_in_worker_processes_are_stored_as_when_read_here(paper, tmp_
     assert reports[1]["totals"]["file_errors"] == 4  # empty, not a scan, a bomb, cut short
 
 
+def test_reading_starts_before_the_last_file_is_hashed(paper, tmp_path, monkeypatch):
+    """Files are hashed and checked as the reader asks for them, so the first pages are
+    read and stored while later files still wait to be hashed."""
+    from engage.data import scans
+
+    events = []
+    hash_file, store = scans.file_sha256, scans._store_batch
+
+    def hashing(path):
+        events.append(("hash", Path(path).name))
+        return hash_file(path)
+
+    def storing(run, batch):
+        events.append(("store", len(batch)))
+        return store(run, batch)
+
+    monkeypatch.setattr(scans, "file_sha256", hashing)
+    monkeypatch.setattr(scans, "_store_batch", storing)
+    shutil.copytree(paper.instance, tmp_path / "instance")
+    app = create_app({"TESTING": True, "SECRET_KEY": "test-secret-key",
+                      "INSTANCE_PATH": str(tmp_path / "instance")})
+    files = [paper.files / name for name in ("sheet1.pdf", "sheet2-page1.jpg",
+                                             "sheet3-page2.jpg")]
+    with app.app_context():
+        report = scans.import_scan_files(files, workers=1)
+    assert [entry["status"] for entry in report["files"]] == ["imported"] * 3
+    assert events.index(("store", 1)) < events.index(("hash", "sheet3-page2.jpg"))
+
+
+def test_the_same_file_twice_in_one_import_is_read_as_one_whatever_the_timing(paper, tmp_path):
+    """A copy of a file in the same import (the same scans copied twice into a folder) is
+    checked against what was stored before the import, as the first copy was: its pages
+    are duplicates, reported alike whether the first copy's pages were stored by then or
+    not (in worker processes they may not be)."""
+    from engage.data import scans
+
+    reports, counts = [], []
+    for workers in (1, 2):
+        shutil.copytree(paper.instance, tmp_path / f"instance-{workers}")
+        app = create_app({"TESTING": True, "SECRET_KEY": "test-secret-key",
+                          "INSTANCE_PATH": str(tmp_path / f"instance-{workers}")})
+        folder = tmp_path / f"scans-{workers}"
+        folder.mkdir()
+        for name in ("a.pdf", "b.pdf"):
+            shutil.copy(paper.files / "sheet1.pdf", folder / name)
+        for n in range(12):
+            shutil.copy(paper.files / "sheet2-page1.jpg", folder / f"c{n:02}.jpg")
+        with app.app_context():
+            reports.append(scans.import_scan_files([folder], workers=workers))
+        counts.append({table: rows(app, f"select count(*) as n from {table}")[0]["n"]  # noqa: S608
+                       for table in SCAN_TABLES})
+        _close_pools(app)
+    assert _without_ids(reports[0]) == _without_ids(reports[1])
+    assert counts[0] == counts[1]
+    assert (counts[0]["scan_files"], counts[0]["scan_pages"]) == (2, 5)
+    statuses = [(entry["file"], entry["status"], [p["status"] for p in entry["pages"]])
+                for entry in reports[1]["files"]]
+    assert statuses[:3] == [("a.pdf", "imported", ["imported"] * 4),
+                            ("b.pdf", "already_imported", ["duplicate"] * 4),
+                            ("c00.jpg", "imported", ["attention"])]
+    assert statuses[3:] == [(f"c{n:02}.jpg", "already_imported", ["duplicate"])
+                            for n in range(1, 12)]
+
+
 def test_workers_only_for_batches_that_repay_starting_them():
     from engage.data.scans import MIN_PAGES_FOR_WORKERS, default_workers
 

@@ -348,6 +348,21 @@ class _Import:
         self.total = total
         self.done = 0
         self.forms = _Forms()
+        self._stored: dict[str, tuple[dict | None, set[int]]] = {}
+
+    def stored(self, sha: str) -> tuple[dict | None, set[int]]:
+        """A file's row and its pages stored, as they were before this import stored
+        anything of it: files are checked as the reader asks for them, so a second copy
+        of a file in one import is checked after the first copy's pages were stored, and
+        must be treated as the first was, whatever the timing."""
+        if sha not in self._stored:
+            db = get_db()
+            found = list(db.query("select * from scan_files where sha256 = ?", [sha]))
+            pages = {r[0] for r in db.execute(
+                "select page_index from scan_pages where file_sha256 = ?", [sha])
+            } if found else set()  # none before the file's own row (a page names its file)
+            self._stored[sha] = (found[0] if found else None, pages)
+        return self._stored[sha]
 
     def step(self, name: str, pages: int = 1) -> None:
         self.done += pages
@@ -407,25 +422,33 @@ def import_scan_files(
                   sum(max(p[3], 1) for p in plan))
     reports: list[dict | None] = [None] * len(plan)
     reading: list[tuple[int, _FileImport]] = []
-    for n, (path, name, kind, pages, error) in enumerate(plan):
-        if error is not None:
-            reports[n] = _file_error(name, error, None)
-            run.step(name)
-            continue
-        try:
-            file = _FileImport(run, path, name, kind, pages)
-        except OSError as error:
-            log.exception("scan file %s could not be read", path)
-            reports[n] = _file_error(name, ScanFileError(f"{name}: {error}"), None)
-            continue
-        if file.wanted:
-            reading.append((n, file))
-        else:
-            reports[n] = file.finish()
-    to_read = sum(len(file.wanted) for _, file in reading)
+
+    def files_to_read():
+        """Each file hashed and checked against what is stored only as the reader asks
+        for it, so the workers read the first files while this process hashes the rest
+        (hashing 500 pages first kept a core idle for a third of a second)."""
+        for n, (path, name, kind, pages, error) in enumerate(plan):
+            if error is not None:
+                reports[n] = _file_error(name, error, None)
+                run.step(name)
+                continue
+            try:
+                file = _FileImport(run, path, name, kind, pages)
+            except OSError as error:
+                log.exception("scan file %s could not be read", path)
+                reports[n] = _file_error(name, ScanFileError(f"{name}: {error}"), None)
+                continue
+            if file.wanted:
+                reading.append((n, file))
+                yield file.path, file.wanted, file.sha
+            else:
+                reports[n] = file.finish()
+
     if workers is None:
-        workers = default_workers(to_read)
-    batches = read_pages([(file.path, file.wanted, file.sha) for _, file in reading],
+        # Pages already stored are known only once each file is hashed; a worker starts
+        # only when it is handed pages, so an import of nothing new starts none.
+        workers = default_workers(sum(p[3] for p in plan if p[4] is None))
+    batches = read_pages(files_to_read(),
                          SQLiteLayouts(current_app.config["DATABASE"],
                                        "select layout from forms where id = ?"),
                          workers=workers, batches=True)
@@ -484,7 +507,6 @@ class _FileImport:
     result comes in."""
 
     def __init__(self, run: _Import, path: Path, name: str, kind: str, pages: int):
-        db = get_db()
         self.run, self.path, self.name = run, path, name
         self.sha = sha = file_sha256(path)
         self.report = {"file": name, "sha256": sha, "status": "imported", "pages": []}
@@ -493,17 +515,13 @@ class _FileImport:
         self.taken = 0  # pages read so far
         self.closed = False
         self.refused: dict | None = None
-        existing = list(db.query("select * from scan_files where sha256 = ?", [sha]))
-        self.completed = bool(existing and existing[0]["completed_at"])
+        existing, stored = run.stored(sha)
+        self.completed = bool(existing and existing["completed_at"])
         if self.completed:
             self.report["status"] = "already_imported"
             self.report["pages"] = _late_workshop(run, sha)
             run.step(name, pages)
             return
-        stored = {  # none before the file's own row (a page names its file)
-            r[0] for r in db.execute("select page_index from scan_pages where file_sha256 = ?",
-                                     [sha])
-        } if existing else set()
         self.file_row = {
             "sha256": sha,
             "original_name": name[:255],
