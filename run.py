@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
         "--processes",
         type=int,
         default=default_processes(),
-        help="server processes (default: one per core, up to four)",
+        help="server processes (default: one per core and one more, up to four)",
     )
     args = parser.parse_args(argv)
 

@@ -13,7 +13,7 @@ server's throughput engage keeps.
 Afterwards it stops the server the hard way (SIGKILL) and checks in the database that
 every acknowledged save (a JSON "saved" or a redirect, each sent only after the commit)
 is there exactly once. The server runs as ``python run.py`` does by default: a process
-per core, up to four.
+per core and one more, up to four.
 
     python benchmarks/capture_load.py                 # 60 s per measurement
     python benchmarks/capture_load.py --duration 10   # a quick run
@@ -458,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="server threads per process (both servers; default as run.py)")
     parser.add_argument("--participants", type=int, default=20, help="participants")
     parser.add_argument("--server-processes", type=int,
-                        help="engage's server processes (default: run.py's, one per core)")
+                        help="engage's server processes (default: run.py's)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-bare", action="store_true", help="do not measure bare waitress")
     parser.add_argument("--keep", action="store_true", help="keep the temporary instance")

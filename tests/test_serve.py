@@ -1,4 +1,4 @@
-"""``python run.py`` serves from a process per core: workers share the port, a worker
+"""``python run.py`` serves from several processes: workers share the port, a worker
 that dies is replaced, and when the server is killed no worker is left behind."""
 
 from __future__ import annotations
@@ -165,3 +165,12 @@ def test_settling_memory_leaves_the_app_alone_and_still_collects_new_garbage():
         assert gone() is None
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize(("cores", "expected"), [(None, 2), (1, 2), (2, 3), (3, 4), (16, 4)])
+def test_one_process_more_than_the_cores_so_none_idles_while_a_save_waits(
+        monkeypatch, cores, expected):
+    from engage import serve
+
+    monkeypatch.setattr(serve.os, "cpu_count", lambda: cores)
+    assert serve.default_processes() == expected
