@@ -56,9 +56,9 @@ def default_processes() -> int:
     worker's write lock. With a worker per core the cores sat idle through those waits
     (two workers on two cores: 137% of one core busy at 511 saves/s); a third worker
     fills them (150% at 587). Measured with benchmarks/capture_load.py on the 2-core
-    reference machine, two against three workers in turn: three served more in 11 of 14
-    pairs (0.71 to 1.64 times as many saves, 1.15 in the median), with a lower p95 in
-    10 of them.
+    reference machine, two against three workers in turn, 18 pairs: where the host took
+    under 35% of the CPU, three served 1.33 to 1.64 times as many saves in three pairs
+    of four; where it took more, the two were alike (0.86 to 1.58, 1.02 in the median).
     """
     return max(1, min((os.cpu_count() or 1) + 1, MAX_PROCESSES))
 
