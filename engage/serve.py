@@ -49,17 +49,9 @@ MAX_PROCESSES = 4
 
 
 def default_processes() -> int:
-    """A worker per core and one more, up to MAX_PROCESSES.
-
-    A worker serves one save at a time (engage/turns.py), and a save spends part of its
-    time waiting rather than computing: for the log to reach the disk, and for another
-    worker's write lock. With a worker per core the cores sat idle through those waits
-    (two workers on two cores: 137% of one core busy at 511 saves/s); a third worker
-    fills them (150% at 587). Measured with benchmarks/capture_load.py on the 2-core
-    reference machine, two against three workers in turn, 18 pairs: where the host took
-    under 35% of the CPU, three served 1.33 to 1.64 times as many saves in three pairs
-    of four; where it took more, the two were alike (0.86 to 1.58, 1.02 in the median).
-    """
+    """A worker per core and one more, up to MAX_PROCESSES: a worker serves one save at a
+    time (engage/turns.py) and waits for the disk and the write lock, and with a worker
+    per core the cores idled through those waits (figures: README, Benchmarks)."""
     return max(1, min((os.cpu_count() or 1) + 1, MAX_PROCESSES))
 
 

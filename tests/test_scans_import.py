@@ -571,9 +571,9 @@ def _without_ids(report: dict) -> list:
             for entry in report["files"]]
 
 
-def test_pages_read_in_worker_processes_are_stored_as_when_read_here(paper, tmp_path):
-    """The same files, read in two worker processes or in this one: the same report, and
-    the same rows but for their new ids and times (bad files and pages included)."""
+def _import_in_one_process_and_in_two_workers(paper, tmp_path, paths, **options):
+    """The same import into two copies of the printed instance, read in this process and
+    in two worker processes: each one's report and its rows counted per scan table."""
     from engage.data import scans
 
     reports, counts = [], []
@@ -582,11 +582,18 @@ def test_pages_read_in_worker_processes_are_stored_as_when_read_here(paper, tmp_
         app = create_app({"TESTING": True, "SECRET_KEY": "test-secret-key",
                           "INSTANCE_PATH": str(tmp_path / f"instance-{workers}")})
         with app.app_context():
-            reports.append(scans.import_scan_files([paper.files], workshop_id=paper.workshop_id,
-                                                   workers=workers))
+            reports.append(scans.import_scan_files(paths(workers), workers=workers, **options))
         counts.append({table: rows(app, f"select count(*) as n from {table}")[0]["n"]  # noqa: S608
                        for table in SCAN_TABLES})
         _close_pools(app)
+    return reports, counts
+
+
+def test_pages_read_in_worker_processes_are_stored_as_when_read_here(paper, tmp_path):
+    """The same files, read in two worker processes or in this one: the same report, and
+    the same rows but for their new ids and times (bad files and pages included)."""
+    reports, counts = _import_in_one_process_and_in_two_workers(
+        paper, tmp_path, lambda _workers: [paper.files], workshop_id=paper.workshop_id)
     assert _without_ids(reports[0]) == _without_ids(reports[1])
     assert counts[0] == counts[1] and counts[0]["contributions"] > 0
     assert reports[1]["totals"]["file_errors"] == 4  # empty, not a scan, a bomb, cut short
@@ -626,24 +633,16 @@ def test_the_same_file_twice_in_one_import_is_read_as_one_whatever_the_timing(pa
     checked against what was stored before the import, as the first copy was: its pages
     are duplicates, reported alike whether the first copy's pages were stored by then or
     not (in worker processes they may not be)."""
-    from engage.data import scans
-
-    reports, counts = [], []
-    for workers in (1, 2):
-        shutil.copytree(paper.instance, tmp_path / f"instance-{workers}")
-        app = create_app({"TESTING": True, "SECRET_KEY": "test-secret-key",
-                          "INSTANCE_PATH": str(tmp_path / f"instance-{workers}")})
+    def copied_twice(workers):
         folder = tmp_path / f"scans-{workers}"
         folder.mkdir()
         for name in ("a.pdf", "b.pdf"):
             shutil.copy(paper.files / "sheet1.pdf", folder / name)
         for n in range(12):
             shutil.copy(paper.files / "sheet2-page1.jpg", folder / f"c{n:02}.jpg")
-        with app.app_context():
-            reports.append(scans.import_scan_files([folder], workers=workers))
-        counts.append({table: rows(app, f"select count(*) as n from {table}")[0]["n"]  # noqa: S608
-                       for table in SCAN_TABLES})
-        _close_pools(app)
+        return [folder]
+
+    reports, counts = _import_in_one_process_and_in_two_workers(paper, tmp_path, copied_twice)
     assert _without_ids(reports[0]) == _without_ids(reports[1])
     assert counts[0] == counts[1]
     assert (counts[0]["scan_files"], counts[0]["scan_pages"]) == (2, 5)
