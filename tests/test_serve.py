@@ -174,3 +174,34 @@ def test_one_process_more_than_the_cores_so_none_idles_while_a_save_waits(
 
     monkeypatch.setattr(serve.os, "cpu_count", lambda: cores)
     assert serve.default_processes() == expected
+
+
+def test_a_server_process_hands_the_gil_on_within_half_a_millisecond(tmp_path, monkeypatch):
+    """A save back from SQLite waits for the GIL while it holds the write lock every
+    server process queues on: the server shortens that wait from Python's 5 ms."""
+    import sys
+
+    from waitress import server as waitress_server
+
+    from engage import serve
+
+    class Serving(Exception):
+        pass
+
+    seen = {}
+
+    def create_server(app, **options):
+        seen["interval"] = sys.getswitchinterval()
+        raise Serving  # as far as the test goes: waitress would serve from here
+
+    monkeypatch.setattr(waitress_server, "create_server", create_server)
+    monkeypatch.setenv("ENGAGE_INSTANCE", str(tmp_path / "instance"))
+    before = sys.getswitchinterval()
+    try:
+        with pytest.raises(Serving):
+            serve._serve(None, str(tmp_path / "instance"), False, serve.DEFAULT_THREADS)
+    finally:
+        sys.setswitchinterval(before)
+        gc.unfreeze()
+    assert before == pytest.approx(0.005)  # Python's own, in the test process
+    assert seen["interval"] == pytest.approx(serve.SWITCH_INTERVAL) == pytest.approx(0.0005)
