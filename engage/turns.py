@@ -4,10 +4,9 @@ A save holds the database's write lock (shared by every server process) for a fe
 statements, and each statement lets go of Python's lock (the GIL) while SQLite works.
 With two saves running in one process, the one holding the write lock then waited for
 the other to hand the GIL back, up to Python's switch interval (then 5 ms; the server
-now sets 0.5 ms, engage/serve.py) each time, while
-the other processes' saves queued behind the write lock. Measured with two processes
-and 20 clients: one thread a process served 10 to 15% more saves, at less CPU a save,
-than two.
+now sets 0.5 ms, engage/serve.py) each time, while the other processes' saves queued
+behind the write lock. Measured with two processes and 20 clients: one thread a process
+served 10 to 15% more saves, at less CPU a save, than two.
 
 So the quick capture saves of a process run one at a time, from the first thing the
 request does to its answer. The process's other server threads stay free for everything
