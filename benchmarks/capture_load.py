@@ -51,6 +51,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import server_support  # noqa: E402 - the tests' way of starting the real server
 from server_support import engage_cli, free_port, stop, wait_until_serving  # noqa: E402
+from steal import cpu_times  # noqa: E402 - beside this script
+from steal import steal as host_steal  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from engage.serve import DEFAULT_THREADS  # noqa: E402 - the threads run.py serves with
@@ -118,16 +120,6 @@ def cpu_seconds(pid: int) -> tuple[float, float] | None:
         more = cpu_seconds(int(child)) or (0.0, 0.0)
         user, system = user + more[0], system + more[1]
     return user, system
-
-
-def cpu_times() -> list[int] | None:
-    """The machine's CPU time counters (Linux only): used to tell how much of the run's
-    CPU time the virtual machine's host took for others (steal), which no setting here
-    controls and which moves every figure."""
-    try:
-        return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
 
 
 # --- a signed-in client -------------------------------------------------------------
@@ -337,10 +329,7 @@ def drive(base: str, mode: str, args, workshop: dict | None, server_pid: int) ->
     wall = time.perf_counter() - started
     cpu_after = cpu_seconds(server_pid)
     machine_after = cpu_times()
-    steal = None
-    if machine_before and machine_after and len(machine_after) > 7:
-        spent = [b - a for a, b in zip(machine_before, machine_after, strict=True)]
-        steal = spent[7] / max(sum(spent), 1)
+    steal = host_steal(machine_before, machine_after)
     for p in procs:
         p.join(timeout=60)
     threads = [t for g in gathered for t in g["threads"]]

@@ -25,7 +25,8 @@ rates are then lower).
 
 Targets on the 2-core reference machine: at least 50 pages/s, at least a third of the
 bare loop's rate, and the PDF read in under 300 MB. The machine is shared, so each row
-ends with the load average (1 minute) when it was measured: the ratio to the bare
+ends with the load average (1 minute) when it was measured and the share of the CPU
+time the virtual machine's host took for others meanwhile (steal): the ratio to the bare
 loop, measured in the same run, and CPU ms/page are the steadier figures.
 """
 
@@ -49,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from steal import cpu_times, steal  # noqa: E402 - beside this script
 
 # -- the data ------------------------------------------------------------------------------
 
@@ -126,6 +128,7 @@ def measure_ours(source: Path, instance: Path, workers: int) -> dict:
     copy = instance.with_name(f"{instance.name}-{source.name}-{workers}")
     shutil.copytree(instance, copy)
     app = _app(copy)
+    machine = cpu_times()
     cpu = _cpu()
     start = time.perf_counter()
     with app.app_context():
@@ -138,7 +141,7 @@ def measure_ours(source: Path, instance: Path, workers: int) -> dict:
             statuses[page["status"]] = statuses.get(page["status"], 0) + 1
             readings[page.get("reading")] = readings.get(page.get("reading"), 0) + 1
     return {"pages": sum(statuses.values()), "seconds": seconds, "statuses": statuses,
-            "readings": readings, "cpu_before": cpu}
+            "readings": readings, "cpu_before": cpu, "machine_before": machine}
 
 
 def measure_bare(source: Path) -> dict:
@@ -166,6 +169,7 @@ def measure_bare(source: Path) -> dict:
                 page.close()
             pdf.close()
 
+    machine = cpu_times()
     cpu = _cpu()
     start = time.perf_counter()
     pages = found = 0
@@ -173,7 +177,7 @@ def measure_bare(source: Path) -> dict:
         found += bool(zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode))
         pages += 1
     return {"pages": pages, "seconds": time.perf_counter() - start, "codes": found,
-            "cpu_before": cpu}
+            "cpu_before": cpu, "machine_before": machine}
 
 
 def _cpu() -> float:
@@ -229,6 +233,8 @@ def _child(args) -> None:
         report = measure_bare(Path(args.source))
     else:
         report = measure_ours(Path(args.source), Path(args.instance), args.workers)
+    stolen = steal(report.pop("machine_before"), cpu_times())
+    report["steal_percent"] = float("nan") if stolen is None else 100 * stolen
     traced = tracemalloc.get_traced_memory()[1] if tracemalloc.is_tracing() else float("nan")
     report["tracemalloc_peak_mb"] = traced / 2**20
     memory.stop()
@@ -304,7 +310,7 @@ def main(argv=None) -> int:
         print(f"load average at the start: {load:.1f} (on {os.cpu_count()} cores)")
         header = (
             "input  reader    workers  pages/s  ratio to bare  CPU ms/page  peak RSS MB  "
-            "workers' RSS MB  all RSS MB  tracemalloc MB  load"
+            "workers' RSS MB  all RSS MB  tracemalloc MB  load  steal %"
         )
         print(header)
         print("-" * len(header))
@@ -317,7 +323,7 @@ def main(argv=None) -> int:
                 f"{bare['cpu_ms_per_page']:11.1f}  "
                 f"{bare['peak_rss_mb']:11.0f}  {'-':>15}  {bare['all_peak_rss_mb']:10.0f}  "
                 f"{bare['tracemalloc_peak_mb']:14.1f}  "
-                f"{os.getloadavg()[0]:4.1f}"
+                f"{os.getloadavg()[0]:4.1f}  {bare['steal_percent']:7.1f}"
             )
             best = 0.0
             for workers in args.workers:
@@ -330,7 +336,8 @@ def main(argv=None) -> int:
                     f"{ours['cpu_ms_per_page']:11.1f}  "
                     f"{ours['peak_rss_mb']:11.0f}  {ours['worker_peak_rss_mb']:15.0f}  "
                     f"{ours['all_peak_rss_mb']:10.0f}  "
-                    f"{ours['tracemalloc_peak_mb']:14.1f}  {os.getloadavg()[0]:4.1f}"
+                    f"{ours['tracemalloc_peak_mb']:14.1f}  {os.getloadavg()[0]:4.1f}  "
+                    f"{ours['steal_percent']:7.1f}"
                 )
                 best = max(best, rate)
                 became = ", ".join(f"{n} {state}" for state, n in sorted(ours["statuses"].items()))
