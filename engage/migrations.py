@@ -674,3 +674,15 @@ def m0010_current_revision_indexes(db: Database) -> None:
         create index contributions_id on contributions(id, revision);
         """,
     )
+
+
+@migrations(name="0011_sent_seq")
+def m0011_sent_seq(db: Database) -> None:
+    """The highest change this laptop's log has put into a batch or a bundle. A hub that
+    holds more than that from this laptop got it from another copy of this log: the
+    laptop was restored from a backup, and its changes since are numbered as ones the hub
+    already holds (engage/sync/laptop.py, _catch_up). A laptop upgraded now counts as
+    having sent only what the hub acknowledged, so a copy restored before the upgrade is
+    caught too; at worst some changes are sent twice, which the hub takes once."""
+    db.execute("alter table sync_state add column sent_seq integer not null default 0")
+    db.execute("update sync_state set sent_seq = acked_seq")

@@ -543,3 +543,81 @@ def test_hub_upload_pages_take_files_bigger_than_a_page_form(tmp_path):
     response = cora.client.post("/hub/receive", data={"file": (io.BytesIO(big), "big.engage")},
                                 content_type="multipart/form-data")
     assert response.status_code != 413
+
+
+def test_a_laptop_restored_from_a_backup_numbers_on_from_the_hub_and_loses_nothing(
+        pair, tmp_path):
+    """The hub holds changes this laptop's restored log never sent, and what the laptop
+    records after the restore is numbered as those: the hub takes only changes after
+    what it holds, so they must be numbered again, after it, or they never reach it."""
+    from sync_support import copy_instance
+
+    hub_app, lap = pair
+    backup = copy_instance(tmp_path / "laptop", tmp_path / "restored")  # nothing sent yet
+    capture(lap, participants=1, seed=1)  # recorded after the backup, then sent
+    with context(lap):
+        laptop.push(transport=transport(hub_app))
+    held = scalar(hub_app, "select held_seq from devices")
+    restored = make_app(backup)
+    assert scalar(restored, "select max(seq) from changes") < held
+    made = capture(restored, participants=1, seed=2)  # recorded after the restore
+    assert scalar(restored, "select max(seq) from changes") <= held  # numbers the hub holds
+    with context(restored):
+        laptop.push(transport=transport(hub_app))
+        status = laptop.status()
+    assert status["waiting_total"] == 0
+    assert scalar(hub_app, "select held_seq from devices") == status["acked_seq"] > held
+    for table, key in (("participants", "revision_id"), ("contributions", "revision_id"),
+                       ("exposures", "id")):
+        on_hub = {r[key] for r in query(hub_app, f"select {key} from {table}")}
+        assert {r[key] for r in query(restored, f"select {key} from {table}")} <= on_hub, table
+    on_hub = {r["id"] for r in query(hub_app, "select id from participants")}
+    assert set(made["participants"]) <= on_hub
+
+
+def test_a_lost_answer_is_not_taken_for_a_restore_and_sends_nothing_twice(pair):
+    """The hub applied a batch but its answer never came: it then holds more than the
+    laptop was told, yet no more than the laptop sent, so nothing is numbered again."""
+    hub_app, lap = pair
+
+    def answer_lost(method, url, body, headers):
+        status, answer = transport(hub_app)(method, url, body, headers)
+        if url.endswith("/sync/batches"):
+            return 503, b'{"error": "busy", "message": "the answer was lost"}'
+        return status, answer
+
+    with context(lap) as db:
+        with pytest.raises(HubError):
+            laptop.push(transport=answer_lost, attempts=2, sleep=lambda _: None)
+        assert laptop.status()["acked_seq"] == 0
+        logged = changelog.last_seq(db)
+        sent = laptop.push(transport=transport(hub_app))
+        assert changelog.last_seq(db) == logged  # nothing queued again
+        status = laptop.status()
+    assert sent["batches"] == 0 and status["waiting_total"] == 0
+    assert scalar(hub_app, "select held_seq from devices") == status["acked_seq"] == logged
+
+
+def test_a_receipt_from_a_hub_that_holds_more_than_the_laptop_sent_numbers_on_from_it(
+        pair, tmp_path):
+    """The same by USB stick: the restored laptop learns from a receipt that the hub holds
+    more than it ever sent, and what it records after is numbered after that."""
+    from sync_support import copy_instance
+
+    hub_app, lap = pair
+    backup = copy_instance(tmp_path / "laptop", tmp_path / "restored")
+    capture(lap, participants=1, seed=1)  # recorded after the backup, then sent
+    with context(lap):
+        laptop.push(transport=transport(hub_app))
+    held = scalar(hub_app, "select held_seq from devices")
+    with hub_app.app_context():
+        receipt = hub.receipt(scalar(hub_app, "select id from devices"))
+    restored = make_app(backup)
+    with context(restored):
+        laptop.take_receipt(receipt)
+    made = capture(restored, participants=1, seed=2)
+    with context(restored):
+        laptop.push(transport=transport(hub_app))
+    on_hub = {r["id"] for r in query(hub_app, "select id from participants")}
+    assert set(made["participants"]) <= on_hub
+    assert scalar(hub_app, "select held_seq from devices") > held

@@ -65,6 +65,13 @@ def record_failure(db, message: str, next_attempt_at: str | None) -> None:
         )
 
 
+def set_sent(db, seq: int) -> None:
+    """Note that the changes up to ``seq`` went into a batch or a bundle (which may reach
+    the hub even when its answer does not reach us), before it is sent."""
+    with db.atomic():
+        db.execute("update sync_state set sent_seq = max(sent_seq, ?) where id = 1", [seq])
+
+
 def record_attempt(db) -> None:
     with db.atomic():
         db.execute("update sync_state set last_attempt_at = ? where id = 1", [utc_now()])

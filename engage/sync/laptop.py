@@ -154,6 +154,7 @@ def push(*, max_changes: int = changelog.MAX_CHANGES, **client_options) -> dict:
             if out is None:
                 break
             frame = changelog.seal(out, device_id=state["device_id"], hub=hub, key=key)
+            changelog.set_sent(db, out.seq_to)
             try:
                 answer = client.post_frame("/api/v1/sync/batches", frame)
             except HubError as error:
@@ -177,14 +178,17 @@ def push(*, max_changes: int = changelog.MAX_CHANGES, **client_options) -> dict:
 
 
 def _catch_up(db, held: int) -> None:
-    """The hub holds more than this log ever had: the laptop was restored from a backup.
-    New changes would reuse numbers the hub thinks it has, so number on from the hub's,
-    and queue again everything since the last acknowledgement this laptop knew."""
-    if held <= changelog.last_seq(db):
+    """The hub holds more than this log ever sent: the laptop was restored from a backup,
+    and what it has recorded since carries numbers the hub thinks it has (it takes only
+    changes after what it holds, so those would never reach it). So number on from the
+    hub's, and queue again everything since the last acknowledgement this laptop knew:
+    the hub takes once what it already has."""
+    if held <= changelog.state(db)["sent_seq"]:
         return
-    current_app.logger.warning("the hub holds change %s, beyond this laptop's log", held)
+    current_app.logger.warning("the hub holds change %s, beyond what this laptop sent", held)
     with db.atomic():
-        db.execute("update sqlite_sequence set seq = ? where name = 'changes'", [held])
+        db.execute("update sqlite_sequence set seq = max(seq, ?) where name = 'changes'",
+                   [held])
         db.execute(
             "insert into changes (tbl, key) select tbl, key from changes where seq > ?"
             " order by seq",
@@ -305,6 +309,7 @@ def write_bundle(out: Path, *, max_changes: int = changelog.MAX_CHANGES) -> dict
         handle.flush()
         os.fsync(handle.fileno())
     partial.replace(out)
+    changelog.set_sent(db, after)
     return {"written": True, "path": str(out), "bundle_id": bundle_id, "seq_from": seq_from,
             "seq_to": after, "counts": totals, "batches": len(frames)}
 
@@ -319,5 +324,7 @@ def take_receipt(data: bytes) -> dict:
         raise InvalidInput(_l("This is not a receipt from this laptop's hub."), "file") from None
     if receipt.get("device_id") != state["device_id"]:
         raise InvalidInput(_l("This receipt is for a different laptop."), "file")
-    changelog.set_acked(get_db(), int(receipt["held_seq"]))
+    held = int(receipt["held_seq"])
+    _catch_up(get_db(), held)
+    changelog.set_acked(get_db(), held)
     return status()
