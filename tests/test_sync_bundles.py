@@ -14,6 +14,7 @@ from sync_support import (
     context,
     enrol_laptop,
     laptop_rows,
+    make_app,
     make_hub,
     query,
     scalar,
@@ -242,3 +243,33 @@ def test_the_hub_page_refuses_a_changed_file_with_a_message(pair, tmp_path):
     response = cora.post("/hub/receive", {"file": (io.BytesIO(path.read_bytes()), "u")},
                          content_type="multipart/form-data")
     assert "The file is applied" in cora.followed
+
+
+def test_a_restored_laptops_first_bundle_brings_what_it_recorded_since(pair, tmp_path):
+    """A laptop restored from a backup numbers what it records as changes the hub already
+    holds, and a USB stick written before it has heard from the hub cannot say so: the
+    hub takes every row it never received, whatever its number, and the rest once."""
+    from sync_support import copy_instance, transport
+
+    hub_app, lap = pair
+    backup = copy_instance(tmp_path / "laptop", tmp_path / "restored")
+    capture(lap, participants=1, seed=1)  # recorded after the backup, then sent
+    with context(lap):
+        laptop.push(transport=transport(hub_app))
+    held = scalar(hub_app, "select held_seq from devices")
+    restored = make_app(backup)
+    made = capture(restored, participants=1, seed=2)  # recorded after the restore
+    assert scalar(restored, "select max(seq) from changes") <= held
+    before = {t: laptop_rows(hub_app, t) for t in ("participants", "contributions")}
+    bundle(restored, tmp_path / "usb" / "restored.engage-sync")
+    result = receive(hub_app, tmp_path / "usb" / "restored.engage-sync")
+    assert result["status"] == "applied" and result["conflicts"] == 0
+    for table in ("participants", "contributions", "exposures"):
+        theirs = laptop_rows(hub_app, table)
+        assert {k: as_sent(theirs[k]) for k in laptop_rows(restored, table)} == (
+            laptop_rows(restored, table)), table
+    on_hub = {r["id"] for r in query(hub_app, "select id from participants")}
+    assert set(made["participants"]) <= on_hub
+    for table, rows in before.items():  # what the hub had is as it was
+        assert {k: laptop_rows(hub_app, table)[k] for k in rows} == rows, table
+    assert scalar(hub_app, "select held_seq from devices") == held

@@ -65,8 +65,6 @@ def apply_frame(
         return {**result, "status": "duplicate"}
     if seq_from > held + 1:
         raise Refused("gap", f"it starts at change {seq_from} but the hub holds only up to {held}")
-    if seq_to <= held:
-        return {**result, "status": "nothing-new"}
     document, blobs = envelope.unpack_payload(frame.open(hub_x25519))
     sections = document.get("sections") or []
     manifest = manifest_of(sections, seq_from, seq_to)
@@ -99,10 +97,22 @@ def apply_frame(
             tables[section["table"]] = (section["columns"], rows)
         else:
             raise Refused("bad-payload", "it holds a section this hub does not know")
+    # Changes numbered after what the hub holds from this laptop are new. So are those at
+    # or below it that name a row the hub never received: a laptop restored from a backup
+    # numbers what it records as changes the hub already holds (its own catch-up needs
+    # word from the hub first, which a USB stick written before any cannot have had).
+    late = 0
+    for name, (cols, rows) in tables.items():
+        unseen = _unreceived(db, REGISTRY[name], cols, [r for r in rows if r[0] <= held])
+        late += len(unseen)
+        tables[name] = (cols, sorted(unseen + [r for r in rows if r[0] > held],
+                                     key=lambda r: r[0]))
+    if seq_to <= held and not late:
+        return {**result, "status": "nothing-new"}
     batch.media = media
     for spec in ordered(tables):
         cols, rows = tables[spec.name]
-        batch.apply(spec, cols, [r for r in rows if r[0] > held])
+        batch.apply(spec, cols, rows)
     held_after = max(held, seq_to)
     db.execute(
         "insert into batches (batch_id, device_id, bundle_id, via, seq_from, seq_to,"
@@ -122,6 +132,24 @@ def apply_frame(
     )
     return {**result, "status": "applied", "held_seq": held_after, "applied": batch.applied,
             "conflicts": batch.conflicts}
+
+
+def _unreceived(db, spec: SyncedTable, cols: list[str], rows: list[list]) -> list[list]:
+    """Those of these rows (``[seq, *values]``) whose key the hub has never received."""
+    if not rows:
+        return []
+    try:
+        at = [cols.index(c) + 1 for c in spec.key]
+    except ValueError:
+        raise Refused("bad-payload", f"rows of {spec.name} have no key") from None
+    by_key = {
+        (json.dumps([r[i] for i in at], separators=(",", ":")) if spec.composite else r[at[0]]): r
+        for r in rows
+    }
+    known = {row[0] for row in db.execute(
+        "select key from received where tbl = ? and key in (select value from json_each(?))",
+        [spec.name, json.dumps(list(by_key))])}
+    return [r for key, r in by_key.items() if key not in known]
 
 
 class _Batch:
