@@ -72,6 +72,20 @@ def copy_instance(src: Path, dst: Path) -> Path:
     return dst
 
 
+def restored_from_backup(hub_app, lap):
+    """The laptop as a copy of its instance taken now brings it back, after the laptop
+    has recorded more and sent it: the hub holds changes the restored log never had.
+    Returns the restored laptop's app and what the hub holds from it."""
+    from engage.sync import laptop
+
+    instance = Path(lap.instance_path)
+    backup = copy_instance(instance, instance.with_name(instance.name + "-restored"))
+    capture(lap, participants=1, seed=1)
+    with context(lap):
+        laptop.push(transport=transport(hub_app))
+    return make_app(backup), scalar(hub_app, "select held_seq from devices")
+
+
 def query(app, sql, params=()):
     with app.app_context():
         return list(get_db().query(sql, params))

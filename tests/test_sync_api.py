@@ -19,6 +19,7 @@ from sync_support import (
     make_app,
     make_hub,
     query,
+    restored_from_backup,
     scalar,
     transport,
 )
@@ -545,20 +546,12 @@ def test_hub_upload_pages_take_files_bigger_than_a_page_form(tmp_path):
     assert response.status_code != 413
 
 
-def test_a_laptop_restored_from_a_backup_numbers_on_from_the_hub_and_loses_nothing(
-        pair, tmp_path):
+def test_a_laptop_restored_from_a_backup_numbers_on_from_the_hub_and_loses_nothing(pair):
     """The hub holds changes this laptop's restored log never sent, and what the laptop
     records after the restore is numbered as those: the hub takes only changes after
     what it holds, so they must be numbered again, after it, or they never reach it."""
-    from sync_support import copy_instance
-
     hub_app, lap = pair
-    backup = copy_instance(tmp_path / "laptop", tmp_path / "restored")  # nothing sent yet
-    capture(lap, participants=1, seed=1)  # recorded after the backup, then sent
-    with context(lap):
-        laptop.push(transport=transport(hub_app))
-    held = scalar(hub_app, "select held_seq from devices")
-    restored = make_app(backup)
+    restored, held = restored_from_backup(hub_app, lap)  # a copy taken before any sync
     assert scalar(restored, "select max(seq) from changes") < held
     made = capture(restored, participants=1, seed=2)  # recorded after the restore
     assert scalar(restored, "select max(seq) from changes") <= held  # numbers the hub holds
@@ -598,21 +591,13 @@ def test_a_lost_answer_is_not_taken_for_a_restore_and_sends_nothing_twice(pair):
     assert scalar(hub_app, "select held_seq from devices") == status["acked_seq"] == logged
 
 
-def test_a_receipt_from_a_hub_that_holds_more_than_the_laptop_sent_numbers_on_from_it(
-        pair, tmp_path):
+def test_a_receipt_from_a_hub_that_holds_more_than_the_laptop_sent_numbers_on_from_it(pair):
     """The same by USB stick: the restored laptop learns from a receipt that the hub holds
     more than it ever sent, and what it records after is numbered after that."""
-    from sync_support import copy_instance
-
     hub_app, lap = pair
-    backup = copy_instance(tmp_path / "laptop", tmp_path / "restored")
-    capture(lap, participants=1, seed=1)  # recorded after the backup, then sent
-    with context(lap):
-        laptop.push(transport=transport(hub_app))
-    held = scalar(hub_app, "select held_seq from devices")
+    restored, held = restored_from_backup(hub_app, lap)
     with hub_app.app_context():
         receipt = hub.receipt(scalar(hub_app, "select id from devices"))
-    restored = make_app(backup)
     with context(restored):
         laptop.take_receipt(receipt)
     made = capture(restored, participants=1, seed=2)

@@ -14,9 +14,9 @@ from sync_support import (
     context,
     enrol_laptop,
     laptop_rows,
-    make_app,
     make_hub,
     query,
+    restored_from_backup,
     scalar,
     snapshot,
 )
@@ -249,15 +249,8 @@ def test_a_restored_laptops_first_bundle_brings_what_it_recorded_since(pair, tmp
     """A laptop restored from a backup numbers what it records as changes the hub already
     holds, and a USB stick written before it has heard from the hub cannot say so: the
     hub takes every row it never received, whatever its number, and the rest once."""
-    from sync_support import copy_instance, transport
-
     hub_app, lap = pair
-    backup = copy_instance(tmp_path / "laptop", tmp_path / "restored")
-    capture(lap, participants=1, seed=1)  # recorded after the backup, then sent
-    with context(lap):
-        laptop.push(transport=transport(hub_app))
-    held = scalar(hub_app, "select held_seq from devices")
-    restored = make_app(backup)
+    restored, held = restored_from_backup(hub_app, lap)
     made = capture(restored, participants=1, seed=2)  # recorded after the restore
     assert scalar(restored, "select max(seq) from changes") <= held
     before = {t: laptop_rows(hub_app, t) for t in ("participants", "contributions")}
