@@ -606,3 +606,17 @@ def test_a_receipt_from_a_hub_that_holds_more_than_the_laptop_sent_numbers_on_fr
     on_hub = {r["id"] for r in query(hub_app, "select id from participants")}
     assert set(made["participants"]) <= on_hub
     assert scalar(hub_app, "select held_seq from devices") > held
+
+
+def test_catching_up_with_an_empty_log_numbers_on_from_the_hub(pair):
+    """A log that never numbered a change has nothing in sqlite_sequence to raise."""
+    _, lap = pair
+    with context(lap) as db:
+        with db.atomic():
+            db.execute("delete from changes")
+            db.execute("delete from sqlite_sequence where name = 'changes'")
+            db.execute("update sync_state set acked_seq = 0, sent_seq = 0")
+        laptop._catch_up(db, 41)
+        with db.atomic():
+            db.execute("insert into changes (tbl, key) values ('users', 'x')")
+        assert changelog.last_seq(db) == 42

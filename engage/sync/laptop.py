@@ -187,8 +187,10 @@ def _catch_up(db, held: int) -> None:
         return
     current_app.logger.warning("the hub holds change %s, beyond what this laptop sent", held)
     with db.atomic():
-        db.execute("update sqlite_sequence set seq = max(seq, ?) where name = 'changes'",
-                   [held])
+        # SQLite keeps the highest number used in sqlite_sequence, once it has used one.
+        if not db.execute("update sqlite_sequence set seq = max(seq, ?) where name = 'changes'",
+                          [held]).rowcount:
+            db.execute("insert into sqlite_sequence (name, seq) values ('changes', ?)", [held])
         db.execute(
             "insert into changes (tbl, key) select tbl, key from changes where seq > ?"
             " order by seq",
