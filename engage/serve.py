@@ -60,7 +60,7 @@ def default_processes() -> int:
 #: Python's default is 5 ms). A save that comes back from SQLite or the disk needs the GIL
 #: again, and while waitress's own thread held it, the save waited, holding the write
 #: lock every server process queues on. Measured in turn with the default (figures:
-#: README, Benchmarks): more saves in every pair and a shorter tail of slow ones.
+#: README, Benchmarks): more saves in six pairs of eight, and a shorter tail of slow ones.
 SWITCH_INTERVAL = 0.0005
 
 

@@ -105,8 +105,8 @@ def apply_frame(
     for name, (cols, rows) in tables.items():
         unseen = _unreceived(db, REGISTRY[name], cols, [r for r in rows if r[0] <= held])
         late += len(unseen)
-        tables[name] = (cols, sorted(unseen + [r for r in rows if r[0] > held],
-                                     key=lambda r: r[0]))
+        new = [r for r in rows if r[0] > held]
+        tables[name] = (cols, sorted(unseen + new, key=lambda r: r[0]) if unseen else new)
     if seq_to <= held and not late:
         return {**result, "status": "nothing-new"}
     batch.media = media

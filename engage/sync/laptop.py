@@ -183,7 +183,8 @@ def _catch_up(db, held: int) -> None:
     changes after what it holds, so those would never reach it). So number on from the
     hub's, and queue again everything since the last acknowledgement this laptop knew:
     the hub takes once what it already has."""
-    if held <= changelog.state(db)["sent_seq"]:
+    state = changelog.state(db)
+    if held <= state["sent_seq"]:
         return
     current_app.logger.warning("the hub holds change %s, beyond what this laptop sent", held)
     with db.atomic():
@@ -194,7 +195,7 @@ def _catch_up(db, held: int) -> None:
         db.execute(
             "insert into changes (tbl, key) select tbl, key from changes where seq > ?"
             " order by seq",
-            [changelog.state(db)["acked_seq"]],
+            [state["acked_seq"]],
         )
 
 
