@@ -3,6 +3,7 @@ committed, and saves that arrive together share one flush."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -78,6 +79,26 @@ def test_flushing_a_real_log_and_one_sqlite_has_already_removed(tmp_path):
     log.write_bytes(b"frames")
     flush_file(log)
     flush_file(tmp_path / "gone-wal")  # checkpointed and deleted: nothing to flush
+
+
+def test_the_log_is_flushed_with_fdatasync_where_the_system_has_one(tmp_path, monkeypatch):
+    log = tmp_path / "db-wal"
+    log.write_bytes(b"frames")
+    flushed = []
+    monkeypatch.setattr(os, "fdatasync", lambda fd: flushed.append(fd), raising=False)
+    monkeypatch.setattr(os, "fsync", lambda fd: pytest.fail("fsync where fdatasync is"))
+    flush_file(log)
+    assert len(flushed) == 1
+
+
+def test_the_log_is_flushed_with_fsync_where_there_is_no_fdatasync(tmp_path, monkeypatch):
+    log = tmp_path / "db-wal"
+    log.write_bytes(b"frames")
+    flushed = []
+    monkeypatch.delattr(os, "fdatasync", raising=False)  # Windows and macOS
+    monkeypatch.setattr(os, "fsync", lambda fd: flushed.append(fd))
+    flush_file(log)
+    assert len(flushed) == 1
 
 
 def _counting(app):
