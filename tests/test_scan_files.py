@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
@@ -22,7 +21,6 @@ from paper_forms.scan import (
     count_pages,
     file_sha256,
     iter_pages,
-    load,
     read_scans,
     scan_files,
 )
@@ -221,49 +219,6 @@ def test_scanner_pdf_pages_are_taken_as_embedded_not_rendered(tmp_path, printed)
     assert [round(page.dpi) for page in loaded] == [150, 150]
     results = list(read_scans([path], LayoutFolder(printed.pdf.parent)))
     assert [(r.status, r.serial, r.page) for r in results] == [("read", 1, 1), ("read", 1, 2)]
-
-
-def _grey_pdf(path, shades) -> Path:
-    """A scanner-style PDF of plain grey pages, one of each shade."""
-    pages = []
-    for shade in shades:
-        page = Image.new("L", (300, 400), shade)
-        pages.append((jpeg(page, 90), 300, 400, 150, True))
-    return write_image_pdf(path, pages)
-
-
-def test_a_reader_worker_keeps_a_pdf_open_between_runs_of_its_pages(tmp_path, monkeypatch):
-    """A worker reads a long PDF in runs of a few pages: it opens it once, not once a run
-    (finding a page deep in a 500-page file cost up to 7 ms a run); a file changed since
-    is opened again, and without keep_open nothing stays open."""
-    opened = []
-    real = load._open_pdf
-    monkeypatch.setattr(load, "_open_pdf", lambda path: opened.append(path) or real(path))
-    path = _grey_pdf(tmp_path / "scan.pdf", [40, 80, 120, 160])
-    try:
-        runs = [list(iter_pages(path, start, start + 2, keep_open=True)) for start in (0, 2)]
-        assert [p.index for run in runs for p in run] == [0, 1, 2, 3]
-        shades = [p.image.getpixel((5, 5)) for run in runs for p in run]
-        assert all(abs(a - b) <= 3 for a, b in zip(shades, [40, 80, 120, 160], strict=True))
-        assert len(opened) == 1
-        _grey_pdf(path, [200, 220, 240])  # rewritten in place: another file now
-        [page] = iter_pages(path, 2, 3, keep_open=True)
-        assert abs(page.image.getpixel((5, 5)) - 240) <= 3
-        assert len(opened) == 2
-    finally:
-        load.close_kept_pdf()
-    list(iter_pages(path, 0, 1))
-    assert load._kept is None
-
-
-def test_a_damaged_page_of_a_kept_pdf_closes_it(tmp_path, monkeypatch):
-    path = _grey_pdf(tmp_path / "scan.pdf", [40, 80])
-    list(iter_pages(path, 0, 1, keep_open=True))
-    assert load._kept is not None
-    monkeypatch.setattr(load, "_pdf_page_image", lambda *a: (_ for _ in ()).throw(ValueError()))
-    with pytest.raises(ScanFileError):
-        list(iter_pages(path, 1, 2, keep_open=True))
-    assert load._kept is None
 
 
 def test_a_drawn_pdf_is_rendered(printed):

@@ -162,18 +162,15 @@ def iter_pages(
     stop: int | None = None,
     *,
     max_pixels: int = MAX_PIXELS,
-    keep_open: bool = False,
 ) -> Iterator[PageImage]:
     """The pages of one file from start up to stop (0-based), decoded one at a time.
 
     Raises ScanFileError before the first page when the file is not readable at all, and
     when a page cannot be decoded (pages before it were already handed on whole).
-    With `keep_open`, a PDF stays open afterwards for the next run of its pages (see
-    kept_pdf); for a reader worker, whose process ends with the batch.
     """
     kind = sniff(path)
     if kind == "pdf":
-        yield from _pdf_pages(path, start, stop, max_pixels, keep_open)
+        yield from _pdf_pages(path, start, stop, max_pixels)
     else:
         yield from _image_pages(path, start, stop, max_pixels)
 
@@ -373,37 +370,8 @@ def _open_pdf(path):
         raise _damaged(path, error) from None
 
 
-#: The PDF a reader worker read pages of last, still open: ((path, file id, size,
-#: modified), doc).
-_kept: tuple[tuple, object] | None = None
-
-
-def kept_pdf(path):
-    """The PDF at `path`, opened once per process and kept open for the next run of its
-    pages. A worker reads a 500-page scan in runs of a few pages, and opening it and
-    finding a page deep in it (pdfium walks the page tree) took 1 to 7 ms a run. A file
-    changed or replaced since is opened again."""
-    global _kept
-    status = os.stat(path)
-    key = (str(Path(path).resolve()), status.st_ino, status.st_size, status.st_mtime_ns)
-    if _kept is not None and _kept[0] == key:
-        return _kept[1]
-    close_kept_pdf()
+def _pdf_pages(path, start, stop, max_pixels) -> Iterator[PageImage]:
     pdf = _open_pdf(path)
-    _kept = (key, pdf)
-    return pdf
-
-
-def close_kept_pdf() -> None:
-    global _kept
-    if _kept is not None:
-        pdf, _kept = _kept[1], None
-        pdf.close()
-
-
-def _pdf_pages(path, start, stop, max_pixels, keep_open: bool = False) -> Iterator[PageImage]:
-    pdf = kept_pdf(path) if keep_open else _open_pdf(path)
-    done = False
     try:
         count = len(pdf)
         for index in range(start, count if stop is None else min(stop, count)):
@@ -420,12 +388,8 @@ def _pdf_pages(path, start, stop, max_pixels, keep_open: bool = False) -> Iterat
             finally:
                 page.close()
             yield PageImage(str(path), index, image, dpi, pixels)
-        done = True
     finally:
-        if not keep_open:
-            pdf.close()
-        elif not done:  # a damaged page, or the caller stopped early: start afresh
-            close_kept_pdf()
+        pdf.close()
 
 
 def _pdf_page_image(path, page, max_pixels) -> tuple[Image.Image, float | None, np.ndarray | None]:

@@ -387,11 +387,10 @@ def _error(source, index, error: BaseException, file_hash=None) -> PageResult:
     )
 
 
-def _read_run(run, lookup, keep_open: bool = False) -> Iterator[PageResult]:
+def _read_run(run, lookup) -> Iterator[PageResult]:
     """Pages start..stop-1 of one file. A page that cannot be decoded becomes an error
     result and reading goes on with the next page; for a file of one page the error is
-    the whole file's (page_index None). A file read whole here is hashed here too.
-    `keep_open`: a PDF stays open for this process's next run of it (a worker's)."""
+    the whole file's (page_index None). A file read whole here is hashed here too."""
     path, start, stop, file_hash, single = run
     if file_hash is None:
         try:
@@ -402,7 +401,7 @@ def _read_run(run, lookup, keep_open: bool = False) -> Iterator[PageResult]:
     index = start
     while index < stop:
         try:
-            for page in iter_pages(path, index, stop, keep_open=keep_open):
+            for page in iter_pages(path, index, stop):
                 index = page.index + 1
                 try:
                     yield read_image(page, lookup, file_hash=file_hash)
@@ -464,8 +463,7 @@ def _init_worker(lookup: LayoutLookup) -> None:
 
 
 def _run_task(task) -> list[tuple[object, PageResult]]:
-    return [(tag, result) for tag, run in task
-            for result in _read_run(run, _worker_layouts, keep_open=True)]
+    return [(tag, result) for tag, run in task for result in _read_run(run, _worker_layouts)]
 
 
 def _tasks(runs: Iterable) -> Iterator[list]:
