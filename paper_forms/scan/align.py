@@ -719,6 +719,7 @@ def _first_pass(image, page, squares, qr_image, paper) -> tuple[dict[str, np.nda
     h = fit_affine(qr_layout, qr_image)
     qr_centre = qr_layout.mean(axis=0)
     order = sorted(squares, key=lambda n: np.hypot(*(np.array(squares[n].centre) - qr_centre)))
+    missed: list[tuple[str, int]] = []  # each mark not found, and how many were then
     for name in order:
         known = [qr_centre] + [np.array(squares[other].centre) for other in found]
         nearest = min(np.hypot(*(np.array(squares[name].centre) - p)) for p in known)
@@ -728,19 +729,22 @@ def _first_pass(image, page, squares, qr_image, paper) -> tuple[dict[str, np.nda
         if hit is None:
             hit = find_square(image, h, squares[name], min(400.0, 8 + 0.4 * nearest), paper)
             far.add(name)
-        if hit is not None:
+        if hit is None:
+            missed.append((name, len(found)))
+        else:
             found[name] = hit
             layout = np.vstack([qr_layout] + [[squares[n].centre] for n in found])
             img = np.vstack([qr_image] + [[found[n]] for n in found])
             h = _fit(layout, img, [QR_WEIGHT] * 4 + [1.0] * len(found), len(found))
     # A mark missed through an early, affine guess at a phone photo's perspective is
-    # looked for once more through the fit of those found after it: in the guess's
-    # sheared patch the mark's corners reached into the ring of paper round it.
-    for name in [n for n in order if n not in found] if len(found) >= 2 else []:
-        hit = find_square(image, h, squares[name], REFIT_REACH, paper)
-        if hit is not None:
-            found[name] = hit
-            far.add(name)
+    # looked for once more through the fit of the marks found after it (through the
+    # same guess again it would be missed again): in the guess's sheared patch the
+    # mark's corners reached into the ring of paper round it.
+    for name, known in missed:
+        if len(found) > known:
+            hit = find_square(image, h, squares[name], REFIT_REACH, paper)
+            if hit is not None:
+                found[name] = hit
     return found, far
 
 
