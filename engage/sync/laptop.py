@@ -327,7 +327,7 @@ def take_receipt(data: bytes) -> dict:
         raise InvalidInput(_l("This is not a receipt from this laptop's hub."), "file") from None
     if receipt.get("device_id") != state["device_id"]:
         raise InvalidInput(_l("This receipt is for a different laptop."), "file")
-    held = int(receipt["held_seq"])
-    _catch_up(get_db(), held)
-    changelog.set_acked(get_db(), held)
+    held, db = int(receipt["held_seq"]), get_db()
+    _catch_up(db, held)
+    changelog.set_acked(db, held)
     return status()

@@ -288,7 +288,8 @@ def _block_levels(grey: np.ndarray, block: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def local_paper(grey: np.ndarray, block: int, smooth: bool = True) -> np.ndarray:
+def local_paper(grey: np.ndarray, block: int, smooth: bool = True,
+                grainy: bool = False) -> np.ndarray:
     """The paper's brightness near each pixel, following shadows but not the table.
 
     The brightest pixel of each block (blocks wider than a mark, so a mark never fills
@@ -296,22 +297,18 @@ def local_paper(grey: np.ndarray, block: int, smooth: bool = True) -> np.ndarray
     page's edge is measured against the page's paper and is dark, not a paper of its
     own), interpolated smoothly between block centres (so no block's edge draws a
     step that could look like the edge of a square).
+
+    `grainy`: the brightest of the 2 x 2 means instead of single pixels. In a dim,
+    grainy corner of a phone photo the brightest pixel is a speck of noise above the
+    paper, and the paper round a mark there looked too dark to be paper (its ring
+    measured 0.17 against the brightest speck, 0.12 against the brightest 2 x 2 mean).
     """
-    return spread(_block_levels(grey, block), block, grey.shape, smooth)
-
-
-def _paper_without_noise(grey: np.ndarray, block: int) -> np.ndarray:
-    """As local_paper, from the patch's 2 x 2 means: the brightest single pixel of a
-    dim, grainy corner of a phone photo is a speck of noise above its paper, and the
-    paper round a mark there then looked too dark to be paper (its ring measured 0.17
-    against the paper's brightest speck, 0.12 against its brightest 2 x 2 mean)."""
     rows, cols = grey.shape
-    half = block // 2
-    if half < 2 or rows < 2 or cols < 2:
-        return local_paper(grey, block)
-    even = grey[: rows - rows % 2, : cols - cols % 2]
-    means = even.reshape(rows // 2, 2, cols // 2, 2).mean(axis=(1, 3), dtype=np.float32)
-    return spread(_block_levels(means, half), 2 * half, grey.shape)
+    if grainy and block % 2 == 0 and rows >= 2 and cols >= 2:
+        even = grey[: rows - rows % 2, : cols - cols % 2]
+        means = even.reshape(rows // 2, 2, cols // 2, 2).mean(axis=(1, 3), dtype=np.float32)
+        return spread(_block_levels(means, block // 2), block, grey.shape, smooth)
+    return spread(_block_levels(grey, block), block, grey.shape, smooth)
 
 
 def spread(level: np.ndarray, block: int, shape: tuple[int, int], smooth: bool = True):
@@ -441,7 +438,7 @@ def find_square(
     area = Rect(cx0 - reach, cy0 - reach, 2 * reach, 2 * reach)
     # Off the image is black, not paper: it must not pass for the paper round a mark.
     patch = rectify(image, h, area, k, 0)
-    d = darkness(patch, _paper_without_noise(patch, max(8, round(24 * k))))
+    d = darkness(patch, local_paper(patch, max(8, round(24 * k)), grainy=True))
     sums = _Sums(d)
     guesses = [_candidate(sums, square, scale, k, radius, reach) for scale in scales]
     guesses = [g for g in guesses if g is not None]
