@@ -686,3 +686,34 @@ def m0011_sent_seq(db: Database) -> None:
     caught too; at worst some changes are sent twice, which the hub takes once."""
     db.execute("alter table sync_state add column sent_seq integer not null default 0")
     db.execute("update sync_state set sent_seq = acked_seq")
+
+
+#: Tables whose rows the device that made them changes in place, and what a row's time
+#: of last change was before it was kept.
+_OWNED_CHANGED_0012 = (
+    ("conversations", "created_at"),
+    ("prompts", "created_at"),
+    ("ideas", "created_at"),
+    ("kiosks", "coalesce(ended_at, started_at)"),
+)
+
+
+@migrations(name="0012_owned_rows_updated_at")
+def m0012_owned_rows_updated_at(db: Database) -> None:
+    """When a row changed in place (a reworded idea, an ended kiosk) was last changed,
+    so that the hub can tell a newer copy from an older one. A laptop restored from a
+    backup sends again the copies its backup still had waiting; the hub took them as
+    changes and put its rows back in time (engage/sync/apply.py, _owned). The fill
+    below runs with the table's triggers set aside, so it queues nothing to sync: the
+    hub, filled the same way, holds the same times."""
+    for table, since in _OWNED_CHANGED_0012:
+        db.execute(f"alter table {table} add column updated_at text")
+        triggers = db.execute(
+            "select name, sql from sqlite_master where type = 'trigger' and tbl_name = ?",
+            [table],
+        ).fetchall()
+        for name, _ in triggers:
+            db.execute(f"drop trigger {name}")
+        db.execute(f"update {table} set updated_at = {since}")
+        for _, sql in triggers:
+            db.execute(sql)

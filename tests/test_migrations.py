@@ -87,3 +87,39 @@ def test_the_current_revision_is_read_from_the_end_of_an_index_not_revision_by_r
             f"explain query plan {sql}", ["x"] * sql.count("?")))
         assert f"USING INDEX {index}" in plan, plan
         assert "TEMP B-TREE" not in plan, plan
+
+
+def test_rows_changed_in_place_get_the_time_they_last_changed_and_nothing_is_queued(tmp_path):
+    """Migration 0012: a conversation, idea and kiosk made before it get when they were
+    made (a kiosk: when it ended, if it has) as their last change, with the triggers that
+    queue changes for the hub left exactly as they were."""
+    db = connect(tmp_path / "old.db")
+    migrations.apply(db, stop_before="0012_owned_rows_updated_at")
+    device = db.execute("select id from device").fetchone()[0]
+    db.execute("insert into users (id, username, password_hash, role, active, device_id,"
+               " created_at) values ('u1', 'fay', 'x', 'admin', 1, ?, '1')", [device])
+    db.execute("insert into conversations values ('c1', 's', '{}', '{}', 'open', ?, '2', null)",
+               [device])
+    db.execute("insert into ideas (id, conversation_id, position, text, easy_read, device_id,"
+               " created_at) values ('i1', 'c1', 1, '{}', '{}', ?, '3')", [device])
+    db.execute("insert into workshops (id, conversation_id, title, date, postcode_district,"
+               " tags, languages, device_id, created_at, created_by)"
+               " values ('w1', 'c1', 't', '2026-01-01', 'LS6', '[]', '[\"en\"]', ?, '4', 'u1')",
+               [device])
+    db.execute("insert into kiosks values ('k1', 'w1', 'u1', '5', '6', ?)", [device])
+    db.execute("insert into kiosks values ('k2', 'w1', 'u1', '7', null, ?)", [device])
+    db.conn.commit()
+    triggers = db.execute("select name, sql from sqlite_master where type = 'trigger'"
+                          " order by name").fetchall()
+    queued = db.execute("select max(seq) from changes").fetchone()[0]
+
+    migrations.apply(db)
+
+    changed = {r[0]: r[1] for table in ("conversations", "ideas", "kiosks")
+               for r in db.execute(f"select id, updated_at from {table}")}
+    assert changed == {"c1": "2", "i1": "3", "k1": "6", "k2": "7"}
+    assert db.execute("select max(seq) from changes").fetchone()[0] == queued
+    assert db.execute("select name, sql from sqlite_master where type = 'trigger'"
+                      " order by name").fetchall() == triggers
+    db.execute("update kiosks set ended_at = '8' where id = 'k2'")
+    assert db.execute("select max(seq) from changes").fetchone()[0] == queued + 1

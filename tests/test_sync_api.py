@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import socket
+from pathlib import Path
 
 import pytest
 from conftest import make_user, sign_in
@@ -15,6 +16,7 @@ from sync_support import (
     PASSWORD,
     capture,
     context,
+    copy_instance,
     enrol_laptop,
     make_app,
     make_hub,
@@ -566,6 +568,49 @@ def test_a_laptop_restored_from_a_backup_numbers_on_from_the_hub_and_loses_nothi
         assert {r[key] for r in query(restored, f"select {key} from {table}")} <= on_hub, table
     on_hub = {r["id"] for r in query(hub_app, "select id from participants")}
     assert set(made["participants"]) <= on_hub
+
+
+def test_a_restored_laptop_does_not_put_back_an_older_copy_of_a_row_it_changed(pair):
+    """A kiosk ended and a laptop's own idea reworded after the backup reached the hub;
+    the laptop restored from that backup sends its older copies, still waiting there. The hub keeps
+    the newer ones and the older copies wait as conflicts: nothing goes back in time,
+    and nothing is lost. The laptop's next pull brings its newer copies back to it."""
+    from engage.data import conversations, kiosks
+
+    hub_app, lap = pair
+    with context(lap) as db:
+        user_id = db.execute("select id from users order by created_at").fetchone()[0]
+        workshop_id = db.execute("select id from workshops").fetchone()[0]
+        kiosk = kiosks.start_kiosk(workshop_id, user_id)
+        made = conversations.create_conversation({"en": "Our own questions"}, {"en": "Made here"},
+                                                 user_id)
+        idea = conversations.add_idea(made["id"], {"en": "A bench by the bus stop"})
+    # The backup is taken before they were sent: the restored laptop still has them to send.
+    backup = copy_instance(Path(lap.instance_path), Path(lap.instance_path + "-backup"))
+    with context(lap):
+        kiosks.end_kiosk(kiosk["id"])
+        conversations.update_item_texts("ideas", idea["id"], {"en": "Two benches by the stop"},
+                                        {})
+        laptop.push(transport=transport(hub_app))
+    ended = scalar(hub_app, "select ended_at from kiosks where id = ?", [kiosk["id"]])
+    assert ended is not None
+
+    restored = make_app(backup)
+    with context(restored):
+        laptop.push(transport=transport(hub_app))
+    assert scalar(hub_app, "select ended_at from kiosks where id = ?", [kiosk["id"]]) == ended
+    texts = json.loads(scalar(hub_app, "select text from ideas where id = ?", [idea["id"]]))
+    assert texts == {"en": "Two benches by the stop"}
+    older = query(hub_app, "select tbl, key, kind, incoming from conflicts order by tbl")
+    assert [(c["tbl"], c["key"], c["kind"]) for c in older] == [
+        ("ideas", idea["id"], "older"), ("kiosks", kiosk["id"], "older")]
+    assert json.loads(json.loads(older[0]["incoming"])["text"]) == {"en": "A bench by the bus stop"}
+    assert json.loads(older[1]["incoming"])["ended_at"] is None
+
+    with context(restored):
+        laptop.pull(transport=transport(hub_app))  # and the laptop gets its rewording back
+    texts = json.loads(scalar(restored, "select text from ideas where id = ?", [idea["id"]]))
+    assert texts == {"en": "Two benches by the stop"}
 
 
 def test_a_lost_answer_is_not_taken_for_a_restore_and_sends_nothing_twice(pair):

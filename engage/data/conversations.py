@@ -67,6 +67,7 @@ def create_conversation(title: dict, description: dict, created_by: str | None) 
             "created_at": utc_now(),
             "created_by": created_by,
         }
+        row["updated_at"] = row["created_at"]
         db["conversations"].insert(row)
     return row
 
@@ -129,6 +130,7 @@ def _add_item(table: str, conversation_id: str, texts: dict, easy_read: dict, **
             "created_at": utc_now(),
             **extra,
         }
+        row["updated_at"] = row["created_at"]
         db[table].insert(row)
     return row
 
@@ -170,7 +172,9 @@ def update_item_texts(table: str, item_id: str, texts: dict, easy_read: dict) ->
                 ),
                 "text_en",
             )
-        db[table].update(item_id, {"text": texts, "easy_read": easy_read})
+        # The time of the change lets the hub tell this copy from an older one.
+        db[table].update(item_id, {"text": texts, "easy_read": easy_read,
+                                   "updated_at": utc_now()})
 
 
 def missing_translations(conversation: dict) -> dict[str, list[str]]:

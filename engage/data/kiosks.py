@@ -17,6 +17,7 @@ def start_kiosk(workshop_id: str, started_by: str) -> dict:
         "ended_at": None,
         "device_id": device_id(),
     }
+    row["updated_at"] = row["started_at"]
     db = get_db()
     with db.atomic():
         db["kiosks"].insert(row)
@@ -27,7 +28,7 @@ def end_kiosk(kiosk_id: str) -> None:
     db = get_db()
     with db.atomic():
         db.execute(
-            "update kiosks set ended_at = ? where id = ? and ended_at is null",
+            "update kiosks set ended_at = ?1, updated_at = ?1 where id = ?2 and ended_at is null",
             [utc_now(), kiosk_id],
         )
 

@@ -21,7 +21,7 @@ from ..db import new_id, utc_now
 from . import envelope
 from .changelog import manifest_of, media_path
 from .envelope import Refused
-from .tables import RECEIPT_COLUMNS, REGISTRY, SyncedTable, columns, ordered
+from .tables import RECEIPT_COLUMNS, REGISTRY, SyncedTable, changed_before, columns, ordered
 
 log = logging.getLogger("engage.sync")
 
@@ -432,6 +432,11 @@ class _Batch:
             elif there == row:
                 continue
             elif there.get("device_id") == row.get("device_id"):
+                if changed_before(row, there):
+                    # A copy from before the hub's (a laptop restored from a backup sends
+                    # what the backup still had waiting): set aside, never put back.
+                    self.conflict(spec, key, "older", row, there, row.get("id"))
+                    continue
                 if spec.name == "conversations" and there.get("slug") != row.get("slug"):
                     row = {**row, "slug": there["slug"]}  # the hub's own name for it stays
                 changed.append(row)

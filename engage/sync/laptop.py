@@ -17,6 +17,7 @@ from ..validation import InvalidInput
 from . import changelog, envelope, keys
 from .client import HubClient, HubError
 from .hub import open_enrolment_file
+from .tables import changed_before
 
 
 class NotEnrolled(InvalidInput):
@@ -202,8 +203,10 @@ def _catch_up(db, held: int) -> None:
 def pull(**client_options) -> dict:
     """Fetch the hub's conversations, prompts and ideas, with all their translations.
 
-    Rows this laptop made are left as they are (its changes go up, not down); the rest
-    take the hub's version, keeping any language only this laptop has.
+    Rows this laptop made are left as they are (its changes go up, not down), unless
+    the hub's copy is newer: a laptop restored from a backup gets back what it changed
+    after the backup was taken. The rest take the hub's version, keeping any language
+    only this laptop has.
     """
     state = _enrolled_state()
     client = client_for(state, **client_options)
@@ -235,10 +238,13 @@ def _pull_row(db, table: str, row: dict, here: str) -> bool:
     if found:
         local = found[0]
         if local["device_id"] == here:
-            return False
-        for column in _TEXTS[table]:
-            mine, theirs = _texts(local.get(column)), _texts(row.get(column))
-            row[column] = json.dumps({**mine, **theirs}, ensure_ascii=False)
+            if not changed_before(local, row):
+                return False
+            # The hub's copy is this laptop's own later one, lost to a restore: taken whole.
+        else:
+            for column in _TEXTS[table]:
+                mine, theirs = _texts(local.get(column)), _texts(row.get(column))
+                row[column] = json.dumps({**mine, **theirs}, ensure_ascii=False)
         if table == "conversations":
             row["slug"] = local["slug"]
         if row == local:

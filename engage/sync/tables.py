@@ -15,7 +15,8 @@ from dataclasses import dataclass
 #: ``revisions``  append-only revisions keyed by revision_id; corrections name the
 #:                revision they replace; anything else with the same UUID is a conflict
 #: ``owned``      keyed by id; the device that made a row may change it in place
-#:                (a kiosk ended, an idea's translation added)
+#:                (a kiosk ended, an idea's translation added), stamping ``updated_at``;
+#:                an older copy never replaces a newer one (:func:`changed_before`)
 #: ``fixed``      keyed by id; never changes after it is made
 #: ``users``      names for provenance only: never a password, never able to sign in
 #: ``media``      a file by its SHA-256, carried beside the rows
@@ -74,6 +75,14 @@ for _table in (
     SyncedTable("exposures", ("id",), "fixed", 120),
 ):
     register(_table)
+
+
+def changed_before(row: dict, other: dict) -> bool:
+    """Whether an owned row was last changed before ``other``, a copy of the same row.
+    Both times come from the device that owns the row. A copy without one (from a
+    laptop too old to send it) is taken at its word, as before it was kept."""
+    mine, theirs = row.get("updated_at"), other.get("updated_at")
+    return bool(mine and theirs) and mine < theirs
 
 
 def ordered(names) -> list[SyncedTable]:
