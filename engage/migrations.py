@@ -695,17 +695,22 @@ _OWNED_CHANGED_0012 = (
     ("prompts", "created_at"),
     ("ideas", "created_at"),
     ("kiosks", "coalesce(ended_at, started_at)"),
+    ("scan_files", "coalesce(completed_at, created_at)"),
+    ("scan_sheets", "created_at"),
+    ("scan_pages", "coalesce(resolved_at, created_at)"),
+    ("review_items", "coalesce(decided_at, created_at)"),
+    ("transcriptions", "coalesce(transcribed_at, created_at)"),
 )
 
 
 @migrations(name="0012_owned_rows_updated_at")
 def m0012_owned_rows_updated_at(db: Database) -> None:
-    """When a row changed in place (a reworded idea, an ended kiosk) was last changed,
-    so that the hub can tell a newer copy from an older one. A laptop restored from a
-    backup sends again the copies its backup still had waiting; the hub took them as
-    changes and put its rows back in time (engage/sync/apply.py, _owned). The fill
-    below runs with the table's triggers set aside, so it queues nothing to sync: the
-    hub, filled the same way, holds the same times."""
+    """When a row changed in place (a reworded idea, an ended kiosk, a decided review) was
+    last changed, so that the hub can tell a newer copy from an older one. A laptop
+    restored from a backup sends again the copies its backup still had waiting; the hub
+    took them as changes and put its rows back in time (engage/sync/apply.py, _owned).
+    The fill below runs with the table's triggers set aside, so it queues nothing to
+    sync: the hub, filled the same way, holds the same times."""
     for table, since in _OWNED_CHANGED_0012:
         db.execute(f"alter table {table} add column updated_at text")
         triggers = db.execute(

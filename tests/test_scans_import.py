@@ -565,6 +565,56 @@ def test_paper_contributions_reach_the_hub_with_their_page_and_crops(tmp_path):
                  [first_idea[1]]) == [{"vote": "disagree"}]
 
 
+def test_a_laptop_restored_from_a_backup_does_not_undo_a_review_the_hub_has(tmp_path):
+    """A review decided after the backup reached the hub; the laptop restored from the
+    backup still has the item waiting, undecided, and sends it. The hub keeps the
+    decision and sets the older copy aside; every scan row says when it last changed."""
+    from sync_support import copy_instance, enrol_laptop, make_app, make_hub, query, transport
+
+    from engage.data import scans
+    from engage.data.forms import print_forms
+    from engage.data.workshops import create_workshop
+    from engage.sync import laptop as laptop_sync
+
+    hub = make_hub(tmp_path / "hub")
+    laptop = enrol_laptop(tmp_path / "laptop", hub, "Laptop A")
+    with laptop.test_request_context():
+        db = get_db()
+        fay = db.execute("select id from users where username = 'fay'").fetchone()[0]
+        conversation = db.execute("select id from conversations").fetchone()[0]
+        workshop = create_workshop(conversation, title="Library", date="2026-05-01",
+                                   postcode="LS6", tags="", languages=["en"], created_by=fay)
+        form = print_forms(conversation_id=conversation, workshop_id=workshop["id"], lang="en",
+                           variant="standard", sheets=1, demographics=False, created_by=fay)
+    printed = Printed(Path(form["pdf_file"]), Layout.from_json(form["layout"]))
+    first_idea = questions(printed.layout.page(1, 1))[1]
+    sheet, kinds = fill(printed, 1, seed=7, unclear=(first_idea,))
+    pdf = image_pdf(tmp_path / "sheet.pdf", [scan_jpeg(printed, 1, p, 70 + p, kinds[p],
+                                                       sheet.written[p]) for p in kinds])
+    with laptop.test_request_context():
+        scans.import_scan_files([pdf], imported_by=fay)
+        item = scans.next_review_item(workshop["id"])
+    for table in SCAN_TABLES[:5]:  # those changed in place
+        made = rows(laptop, f"select * from {table}")  # noqa: S608
+        assert made or table == "transcriptions", table
+        assert all(r["updated_at"] for r in made), table
+    backup = copy_instance(tmp_path / "laptop", tmp_path / "laptop-backup")
+    with laptop.test_request_context():
+        scans.decide_review(workshop["id"], item["id"], "disagree", by=fay)
+        laptop_sync.push(transport=transport(hub))
+    decided = query(hub, "select decision, updated_at from review_items")
+    assert decided[0]["decision"] == "disagree"
+
+    restored = make_app(backup)
+    with restored.test_request_context():
+        laptop_sync.push(transport=transport(hub))
+    assert query(hub, "select decision, updated_at from review_items") == decided
+    older = query(hub, "select tbl, key, kind, incoming from conflicts")
+    assert [(c["tbl"], c["key"], c["kind"]) for c in older] == [
+        ("review_items", item["id"], "older")]
+    assert json.loads(older[0]["incoming"])["decision"] is None
+
+
 def _without_ids(report: dict) -> list:
     return [(entry["file"], entry["status"],
              [{k: v for k, v in page.items() if k != "page_id"} for page in entry["pages"]])

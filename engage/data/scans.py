@@ -535,6 +535,7 @@ class _FileImport:
             "created_at": utc_now(),
             "completed_at": None,
         }
+        self.file_row["updated_at"] = self.file_row["created_at"]
         self.held = {"file": bool(existing), "path": path}
         for index in range(pages):
             if index in stored:
@@ -567,8 +568,8 @@ class _FileImport:
         """Every page stored: the file is complete (in the caller's transaction) unless
         a page could not be saved, which importing it again tries again."""
         if self.held["file"] and not any(p["status"] == "not_saved" for p in pages):
-            db.execute("update scan_files set completed_at = ? where sha256 = ?",
-                       [utc_now(), self.sha])
+            db.execute("update scan_files set completed_at = ?1, updated_at = ?1"
+                       " where sha256 = ?2", [utc_now(), self.sha])
 
 
 #: Pages stored in one transaction at most: one flush to the disk for them all.
@@ -785,6 +786,7 @@ def _saved_page(run: _Import, held: dict, file_row: dict, result: PageResult, re
         "device_id": device_id(),
         "created_at": utc_now(),
     }
+    row["updated_at"] = row["created_at"]
     had_file = held["file"]
     try:
         with db.atomic():
@@ -900,6 +902,7 @@ def _new_sheet(form_id, serial, workshop_id) -> dict:
     row = {"id": new_id(), "form_id": form_id, "serial": serial, "workshop_id": workshop_id,
            "participant_id": None, "consent": "unknown", "device_id": device_id(),
            "created_at": utc_now()}
+    row["updated_at"] = row["created_at"]
     insert_row(get_db(), "scan_sheets", row)
     return row
 
@@ -914,9 +917,9 @@ def _page(page_id: str) -> dict:
 def _supersede(db, row: dict) -> None:
     """A good scan of a page that could not be fitted before settles the earlier one."""
     db.execute(
-        "update scan_pages set state = 'ignored', resolution = 'rescanned', resolved_at = ?"
-        " where form_id = ? and serial = ? and page = ? and claims = 0 and state = 'attention'"
-        " and reason_code = 'poor_fit' and id != ?",
+        "update scan_pages set state = 'ignored', resolution = 'rescanned', resolved_at = ?1,"
+        " updated_at = ?1 where form_id = ?2 and serial = ?3 and page = ?4 and claims = 0"
+        " and state = 'attention' and reason_code = 'poor_fit' and id != ?5",
         [utc_now(), row["form_id"], row["serial"], row["page"], row["id"]],
     )
 
@@ -932,6 +935,7 @@ def _consent_answer(result):
 
 
 def _set_page(db, page_id: str, **changes) -> None:
+    changes["updated_at"] = utc_now()  # for the hub to tell this copy from an older one
     db.execute(
         "update scan_pages set " + ", ".join(f"{k} = ?" for k in changes) + " where id = ?",
         [*changes.values(), page_id],
@@ -958,11 +962,11 @@ def _advance_sheet(sheet_id: str, by: str | None, fresh: dict | None = None) -> 
                 _give_consent(sheet, by)
             elif answer.value == UNCERTAIN:
                 _review_item(page, result, extra, "consent", "consent", answer.reason)
-                db.execute("update scan_sheets set consent = 'uncertain' where id = ?",
-                           [sheet_id])
+                db.execute("update scan_sheets set consent = 'uncertain', updated_at = ?"
+                           " where id = ?", [utc_now(), sheet_id])
             else:
-                db.execute("update scan_sheets set consent = 'not_given' where id = ?",
-                           [sheet_id])
+                db.execute("update scan_sheets set consent = 'not_given', updated_at = ?"
+                           " where id = ?", [utc_now(), sheet_id])
             break
         sheet = next(db.query("select * from scan_sheets where id = ?", [sheet_id]))
     for page in pages:
@@ -1009,7 +1013,8 @@ def _give_consent(sheet: dict, by: str | None) -> str:
     """The sheet's participant, made now with consent and every idea the sheet showed."""
     db = get_db()
     if sheet["participant_id"]:
-        db.execute("update scan_sheets set consent = 'given' where id = ?", [sheet["id"]])
+        db.execute("update scan_sheets set consent = 'given', updated_at = ? where id = ?",
+                   [utc_now(), sheet["id"]])
         return sheet["participant_id"]
     language = db.execute("select language from forms where id = ?",
                           [sheet["form_id"]]).fetchone()[0]
@@ -1021,8 +1026,8 @@ def _give_consent(sheet: dict, by: str | None) -> str:
                                 submission_id=f"paper-consent:{sheet['id']}")
     contributions.record_exposure(sheet["workshop_id"], person["id"], _sheet_idea_ids(sheet),
                                   channel="paper", entered_by=by)
-    db.execute("update scan_sheets set consent = 'given', participant_id = ? where id = ?",
-               [person["id"], sheet["id"]])
+    db.execute("update scan_sheets set consent = 'given', participant_id = ?, updated_at = ?"
+               " where id = ?", [person["id"], utc_now(), sheet["id"]])
     sheet["participant_id"] = person["id"]
     sheet["consent"] = "given"
     return person["id"]
@@ -1060,7 +1065,7 @@ def _apply_page(page: dict, sheet: dict, by: str | None, fresh: dict | None = No
         db.execute(
             "insert or ignore into transcriptions (id, page_id, sheet_id, workshop_id,"
             " participant_id, prompt_id, area_index, crop_sha256, whole_page, status, device_id,"
-            " created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+            " created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?11)",
             [new_id(), page["id"], sheet["id"], workshop_id, participant_id, area.prompt_id,
              index, crop or page["image_sha256"], 0 if crop else 1, device_id(), utc_now()],
         )
@@ -1089,8 +1094,8 @@ def _review_item(page: dict, result, extra: dict, kind: str, key: str,
     whole = not crop and not extra.get("crop_later")
     get_db().execute(
         "insert or ignore into review_items (id, page_id, sheet_id, workshop_id, kind, key,"
-        " candidates, reason, crop_sha256, whole_page, device_id, created_at)"
-        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " candidates, reason, crop_sha256, whole_page, device_id, created_at, updated_at)"
+        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?12)",
         [new_id(), page["id"], page["sheet_id"], page["workshop_id"], kind, key,
          json.dumps(_candidates(result, kind, key)), reason,
          crop or (page["image_sha256"] if whole else None), 1 if whole else 0, device_id(),
@@ -1410,8 +1415,8 @@ def decide_review(workshop_id: str, item_id: str, decision: str, *, by: str | No
             if decision == GIVEN:
                 _give_consent(sheet, by)
             else:
-                db.execute("update scan_sheets set consent = 'not_given' where id = ?",
-                           [sheet["id"]])
+                db.execute("update scan_sheets set consent = 'not_given', updated_at = ?"
+                           " where id = ?", [utc_now(), sheet["id"]])
         elif decision not in (NONE, UNCLEAR):
             sheet = next(db.query("select * from scan_sheets where id = ?", [item["sheet_id"]]))
             if item["kind"] == "idea":
@@ -1426,8 +1431,8 @@ def decide_review(workshop_id: str, item_id: str, decision: str, *, by: str | No
                         workshop_id, sheet["participant_id"], {item["key"]: value},
                         entered_by=by, keep_unanswered=True)
         db.execute(
-            "update review_items set decision = ?, decided_by = ?, decided_at = ?,"
-            " contribution_id = ? where id = ?",
+            "update review_items set decision = ?1, decided_by = ?2, decided_at = ?3,"
+            " updated_at = ?3, contribution_id = ?4 where id = ?5",
             [decision, by, utc_now(), contribution_id, item_id],
         )
         if item["kind"] == "consent":
@@ -1516,7 +1521,7 @@ def save_transcription(workshop_id: str, transcription_id: str, values: dict, *,
         db.execute(
             "update transcriptions set status = 'done', text = ?, language = ?, translation = ?,"
             " translation_language = ?, transcribed_by = ?, transcribed_at = ?,"
-            " contribution_id = ? where id = ?",
+            " updated_at = ?6, contribution_id = ? where id = ?",
             [words, language, translation, translation_language, by, utc_now(), saved["id"],
              transcription_id],
         )
@@ -1534,8 +1539,8 @@ def set_transcription_status(workshop_id: str, transcription_id: str, status: st
         if item["status"] != "queued":
             raise InvalidInput(_l("Someone has already transcribed this one."))
         db.execute(
-            "update transcriptions set status = ?, transcribed_by = ?, transcribed_at = ?"
-            " where id = ?", [status, by, utc_now(), transcription_id])
+            "update transcriptions set status = ?1, transcribed_by = ?2, transcribed_at = ?3,"
+            " updated_at = ?3 where id = ?4", [status, by, utc_now(), transcription_id])
 
 
 # -- overview and images -------------------------------------------------------------------
@@ -1686,8 +1691,8 @@ def review_image(item: dict) -> dict:
         return item
     db = get_db()
     with db.atomic():
-        db.execute("update review_items set crop_sha256 = ?, whole_page = ? where id = ?",
-                   [sha, int(whole), item["id"]])
+        db.execute("update review_items set crop_sha256 = ?, whole_page = ?, updated_at = ?"
+                   " where id = ?", [sha, int(whole), utc_now(), item["id"]])
         if _consented(db, page):
             _register_media(db, [sha])
     return {**item, "crop_sha256": sha, "whole_page": int(whole)}
@@ -1704,5 +1709,6 @@ def transcription_image(item: dict) -> dict:
         return item
     db = get_db()
     with db.atomic():
-        db.execute("update transcriptions set crop_sha256 = ? where id = ?", [sha, item["id"]])
+        db.execute("update transcriptions set crop_sha256 = ?, updated_at = ? where id = ?",
+                   [sha, utc_now(), item["id"]])
     return {**item, "crop_sha256": sha}
