@@ -123,3 +123,18 @@ def test_rows_changed_in_place_get_the_time_they_last_changed_and_nothing_is_que
                       " order by name").fetchall() == triggers
     db.execute("update kiosks set ended_at = '8' where id = 'k2'")
     assert db.execute("select max(seq) from changes").fetchone()[0] == queued + 1
+
+
+def test_every_table_changed_in_place_keeps_when_it_last_changed(tmp_path):
+    """The hub tells a newer copy of an owned row from an older one by ``updated_at``
+    (engage/sync/tables.py, changed_before): a table synced as owned without it would
+    let a laptop restored from a backup put the hub's rows back in time."""
+    import engage.data.scans  # noqa: F401 - registers the scan tables
+    from engage.sync.tables import REGISTRY
+
+    db = connect(tmp_path / "new.db")
+    migrate(db)
+    owned = [spec.name for spec in REGISTRY.values() if spec.policy == "owned"]
+    assert {"conversations", "kiosks", "scan_pages", "review_items"} <= set(owned)
+    for table in owned:
+        assert "updated_at" in {r[1] for r in db.execute(f"pragma table_info({table})")}, table
