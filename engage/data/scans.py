@@ -1062,12 +1062,13 @@ def _apply_page(page: dict, sheet: dict, by: str | None, fresh: dict | None = No
             continue
         crops = extra.get("areas") or []
         crop = crops[index] if index < len(crops) else None
+        now = utc_now()
         db.execute(
             "insert or ignore into transcriptions (id, page_id, sheet_id, workshop_id,"
             " participant_id, prompt_id, area_index, crop_sha256, whole_page, status, device_id,"
-            " created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?11)",
+            " created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
             [new_id(), page["id"], sheet["id"], workshop_id, participant_id, area.prompt_id,
-             index, crop or page["image_sha256"], 0 if crop else 1, device_id(), utc_now()],
+             index, crop or page["image_sha256"], 0 if crop else 1, device_id(), now, now],
         )
     _register_media(db, [page["image_sha256"], *(extra.get("areas") or []),
                          *(extra.get("crops") or {}).values()])
@@ -1092,14 +1093,15 @@ def _review_item(page: dict, result, extra: dict, kind: str, key: str,
     # else the whole page (read by eye, or a page the reader could not fit).
     crop = (extra.get("crops") or {}).get(f"{kind}:{key}")
     whole = not crop and not extra.get("crop_later")
+    now = utc_now()
     get_db().execute(
         "insert or ignore into review_items (id, page_id, sheet_id, workshop_id, kind, key,"
         " candidates, reason, crop_sha256, whole_page, device_id, created_at, updated_at)"
-        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?12)",
+        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [new_id(), page["id"], page["sheet_id"], page["workshop_id"], kind, key,
          json.dumps(_candidates(result, kind, key)), reason,
          crop or (page["image_sha256"] if whole else None), 1 if whole else 0, device_id(),
-         utc_now()],
+         now, now],
     )
 
 
@@ -1518,12 +1520,13 @@ def save_transcription(workshop_id: str, transcription_id: str, values: dict, *,
         }
         saved = insert_first("contributions", row, entered_by=by,
                              submission_id=f"transcription:{transcription_id}")
+        now = utc_now()
         db.execute(
             "update transcriptions set status = 'done', text = ?, language = ?, translation = ?,"
-            " translation_language = ?, transcribed_by = ?, transcribed_at = ?,"
-            " updated_at = ?6, contribution_id = ? where id = ?",
-            [words, language, translation, translation_language, by, utc_now(), saved["id"],
-             transcription_id],
+            " translation_language = ?, transcribed_by = ?, transcribed_at = ?, updated_at = ?,"
+            " contribution_id = ? where id = ?",
+            [words, language, translation, translation_language, by, now, now,
+             saved["id"], transcription_id],
         )
         return saved
 
