@@ -19,6 +19,7 @@ from sync_support import (
     restored_from_backup,
     scalar,
     snapshot,
+    transport,
 )
 
 from engage.sync import envelope, hub, keys, laptop
@@ -243,6 +244,30 @@ def test_the_hub_page_refuses_a_changed_file_with_a_message(pair, tmp_path):
     response = cora.post("/hub/receive", {"file": (io.BytesIO(path.read_bytes()), "u")},
                          content_type="multipart/form-data")
     assert "The file is applied" in cora.followed
+
+
+def test_a_restored_laptops_first_bundle_brings_a_row_it_changed_since(pair, tmp_path):
+    """A kiosk the hub already had, ended on the restored laptop before it heard from the
+    hub: the change is numbered as one the hub holds, and the hub has received the row
+    before, yet it is newer than the hub's copy, so the hub takes it."""
+    from engage.data import kiosks
+
+    hub_app, lap = pair
+    with context(lap) as db:
+        user_id = db.execute("select id from users order by created_at").fetchone()[0]
+        workshop_id = db.execute("select id from workshops").fetchone()[0]
+        kiosk = kiosks.start_kiosk(workshop_id, user_id)
+        laptop.push(transport=transport(hub_app))
+    restored, held = restored_from_backup(hub_app, lap)
+    with context(restored) as db:
+        kiosks.end_kiosk(kiosk["id"])
+        assert db.execute("select max(seq) from changes").fetchone()[0] <= held
+        ended = db.execute("select ended_at from kiosks where id = ?", [kiosk["id"]]).fetchone()[0]
+    bundle(restored, tmp_path / "usb" / "restored.engage-sync")
+    result = receive(hub_app, tmp_path / "usb" / "restored.engage-sync")
+    assert result["status"] == "applied" and result["conflicts"] == 0
+    assert query(hub_app, "select ended_at from kiosks where id = ?", [kiosk["id"]]) == [
+        {"ended_at": ended}]
 
 
 def test_a_restored_laptops_first_bundle_brings_what_it_recorded_since(pair, tmp_path):

@@ -135,7 +135,9 @@ def apply_frame(
 
 
 def _unreceived(db, spec: SyncedTable, cols: list[str], rows: list[list]) -> list[list]:
-    """Those of these rows (``[seq, *values]``) whose key the hub has never received."""
+    """Those of these rows (``[seq, *values]``) whose key the hub has never received, and
+    those changed in place whose copy is newer than the hub's (a kiosk ended on the
+    restored laptop): numbered as changes the hub holds, they are news all the same."""
     if not rows:
         return []
     try:
@@ -149,7 +151,17 @@ def _unreceived(db, spec: SyncedTable, cols: list[str], rows: list[list]) -> lis
     known = {row[0] for row in db.execute(
         "select key from received where tbl = ? and key in (select value from json_each(?))",
         [spec.name, json.dumps(list(by_key))])}
-    return [r for key, r in by_key.items() if key not in known]
+    news = [r for key, r in by_key.items() if key not in known]
+    if spec.policy == "owned" and "updated_at" in cols and known:
+        at_change = cols.index("updated_at") + 1
+        held = dict(db.execute(
+            f"select {spec.key[0]}, updated_at from {spec.name}"
+            f" where {spec.key[0]} in (select value from json_each(?))",
+            [json.dumps(sorted(known))],
+        ).fetchall())
+        news += [r for key, r in by_key.items() if key in held
+                 and changed_before({"updated_at": held[key]}, {"updated_at": r[at_change]})]
+    return news
 
 
 class _Batch:
