@@ -607,10 +607,27 @@ def test_a_restored_laptop_does_not_put_back_an_older_copy_of_a_row_it_changed(p
     assert json.loads(json.loads(older[0]["incoming"])["text"]) == {"en": "A bench by the bus stop"}
     assert json.loads(older[1]["incoming"])["ended_at"] is None
 
+    page = sign_in(hub_app.test_client(), "cora").get("/hub/conflicts").get_data(as_text=True)
+    assert "This is an older copy of a row the hub holds a newer copy of" in page
+
     with context(restored):
         laptop.pull(transport=transport(hub_app))  # and the laptop gets its rewording back
     texts = json.loads(scalar(restored, "select text from ideas where id = ?", [idea["id"]]))
     assert texts == {"en": "Two benches by the stop"}
+
+
+def test_every_kind_of_conflict_is_explained_to_the_coordinator():
+    """The conflicts page says what each kind means; a kind raised without an
+    explanation would show only its code."""
+    import re
+
+    from engage.sync import apply
+    from engage.sync.messages import CONFLICTS
+
+    source = Path(apply.__file__).read_text(encoding="utf-8")
+    raised = set(re.findall(r'self\.conflict\([^"]*"([a-z-]+)"', source))
+    assert {"changed", "older", "other-owner", "fork"} <= raised
+    assert raised == set(CONFLICTS)
 
 
 def test_a_lost_answer_is_not_taken_for_a_restore_and_sends_nothing_twice(pair):

@@ -54,3 +54,26 @@ ENROL_MESSAGES = {
 
 def refusal_message(reason: str):
     return REFUSALS.get(reason, REFUSED)
+
+
+#: What each kind of conflict means, for the coordinator who deals with it.
+CONFLICTS = {
+    "changed": _l("The hub already had this row with different content, and it is not a row "
+                  "that may change."),
+    "older": _l("This is an older copy of a row the hub holds a newer copy of, as a laptop "
+                "restored from a backup sends. The hub kept its newer copy."),
+    "other-owner": _l("Another laptop or the hub made this row, and only the device that made "
+                      "a row may change it."),
+    "same-record": _l("This is a second first version of a record the hub already had."),
+    "follows-conflict": _l("This corrects an entry that is itself waiting here as a "
+                           "conflict."),
+    "missing-base": _l("This corrects an entry the hub does not have."),
+    "fork": _l("This corrects an entry the hub already has another correction of."),
+    "missing-reference": _l("This refers to something the hub does not have."),
+    "unique-clash": _l("This clashes with a row the hub already has that must be unique."),
+}
+
+
+def conflict_explanation(kind: str):
+    """The kind's explanation, or the kind itself for one this version does not know."""
+    return CONFLICTS.get(kind, kind)

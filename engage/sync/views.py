@@ -35,7 +35,7 @@ from ..validation import InvalidInput, NotFound
 from . import exports, hub, keys, laptop, online
 from .client import HubError
 from .envelope import Refused
-from .messages import refusal_message
+from .messages import conflict_explanation, refusal_message
 
 laptop_bp = Blueprint("sync", __name__, url_prefix="/sync")
 hub_bp = Blueprint("hub", __name__, url_prefix="/hub")
@@ -303,7 +303,7 @@ def conflicts():
         return redirect(url_for("hub.conflicts"), 303)
     show_all = request.args.get("all") == "1"
     return render_template("hub/conflicts.html", conflicts=hub.list_conflicts(not show_all),
-                           show_all=show_all)
+                           show_all=show_all, explain=conflict_explanation)
 
 
 @hub_bp.route("/import", methods=["GET", "POST"])
