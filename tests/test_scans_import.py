@@ -514,16 +514,13 @@ def test_a_batch_cut_short_keeps_what_was_confirmed_and_a_rerun_completes_it(app
     assert rows(app, "select completed_at is not null as done from scan_files") == [{"done": 1}]
 
 
-def test_paper_contributions_reach_the_hub_with_their_page_and_crops(tmp_path):
-    """The scan tables sync like the rest: the hub gets each page (but not what was read
-    from it), the sheet, the queues, and the crops as media; a decision made later
-    follows."""
-    from sync_support import enrol_laptop, make_hub, query, transport
+def _hub_and_laptop_with_a_scan(tmp_path):
+    """A hub, a laptop enrolled with it, a workshop there with one printed sheet, and a
+    scan of that sheet filled in with its first idea's answer unclear (a review item)."""
+    from sync_support import enrol_laptop, make_hub
 
-    from engage.data import scans
     from engage.data.forms import print_forms
     from engage.data.workshops import create_workshop
-    from engage.sync import laptop as laptop_sync
 
     hub = make_hub(tmp_path / "hub")
     laptop = enrol_laptop(tmp_path / "laptop", hub, "Laptop A")
@@ -540,6 +537,19 @@ def test_paper_contributions_reach_the_hub_with_their_page_and_crops(tmp_path):
     sheet, kinds = fill(printed, 1, seed=7, unclear=(first_idea,))
     pdf = image_pdf(tmp_path / "sheet.pdf", [scan_jpeg(printed, 1, p, 70 + p, kinds[p],
                                                        sheet.written[p]) for p in kinds])
+    return hub, laptop, fay, workshop, first_idea, kinds, pdf
+
+
+def test_paper_contributions_reach_the_hub_with_their_page_and_crops(tmp_path):
+    """The scan tables sync like the rest: the hub gets each page (but not what was read
+    from it), the sheet, the queues, and the crops as media; a decision made later
+    follows."""
+    from sync_support import query, transport
+
+    from engage.data import scans
+    from engage.sync import laptop as laptop_sync
+
+    hub, laptop, fay, workshop, first_idea, kinds, pdf = _hub_and_laptop_with_a_scan(tmp_path)
     with laptop.test_request_context():
         scans.import_scan_files([pdf], imported_by=fay)
         # The question's crop is made when the review first shows it: then it is media.
@@ -569,28 +579,12 @@ def test_a_laptop_restored_from_a_backup_does_not_undo_a_review_the_hub_has(tmp_
     """A review decided after the backup reached the hub; the laptop restored from the
     backup still has the item waiting, undecided, and sends it. The hub keeps the
     decision and sets the older copy aside; every scan row says when it last changed."""
-    from sync_support import copy_instance, enrol_laptop, make_app, make_hub, query, transport
+    from sync_support import copy_instance, make_app, query, transport
 
     from engage.data import scans
-    from engage.data.forms import print_forms
-    from engage.data.workshops import create_workshop
     from engage.sync import laptop as laptop_sync
 
-    hub = make_hub(tmp_path / "hub")
-    laptop = enrol_laptop(tmp_path / "laptop", hub, "Laptop A")
-    with laptop.test_request_context():
-        db = get_db()
-        fay = db.execute("select id from users where username = 'fay'").fetchone()[0]
-        conversation = db.execute("select id from conversations").fetchone()[0]
-        workshop = create_workshop(conversation, title="Library", date="2026-05-01",
-                                   postcode="LS6", tags="", languages=["en"], created_by=fay)
-        form = print_forms(conversation_id=conversation, workshop_id=workshop["id"], lang="en",
-                           variant="standard", sheets=1, demographics=False, created_by=fay)
-    printed = Printed(Path(form["pdf_file"]), Layout.from_json(form["layout"]))
-    first_idea = questions(printed.layout.page(1, 1))[1]
-    sheet, kinds = fill(printed, 1, seed=7, unclear=(first_idea,))
-    pdf = image_pdf(tmp_path / "sheet.pdf", [scan_jpeg(printed, 1, p, 70 + p, kinds[p],
-                                                       sheet.written[p]) for p in kinds])
+    hub, laptop, fay, workshop, _, _, pdf = _hub_and_laptop_with_a_scan(tmp_path)
     with laptop.test_request_context():
         scans.import_scan_files([pdf], imported_by=fay)
         item = scans.next_review_item(workshop["id"])
