@@ -105,6 +105,31 @@ def start_bare(workdir: Path, port: int, threads: int, log: Path) -> subprocess.
     return proc
 
 
+def start_reference(workdir: Path, port: int, threads: int, processes: int,
+                    log: Path) -> subprocess.Popen:
+    """benchmarks/reference_app.py: Flask and one durable insert a request."""
+    script = Path(__file__).resolve().parent / "reference_app.py"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(port), str(threads), str(processes),
+             str(workdir / "reference.db")],
+            cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+    wait_until_serving(proc, f"http://127.0.0.1:{port}", log)
+    return proc
+
+
+def reference_saved(db_path: Path, acked: list) -> tuple[int, int]:
+    """(lost, doubled) among the reference app's acknowledged saves."""
+    db = sqlite3.connect(db_path)
+    try:
+        counts = dict(db.execute("select submission_id, count(*) from saves group by 1"))
+    finally:
+        db.close()
+    lost = sum(counts.get(submission_id, 0) == 0 for _, submission_id, _ in acked)
+    doubled = sum(counts.get(submission_id, 0) > 1 for _, submission_id, _ in acked)
+    return lost, doubled
+
+
 def cpu_seconds(pid: int) -> tuple[float, float] | None:
     """User and system CPU time a server has used so far, with its worker processes
     (Linux only; None elsewhere). System time is mostly the kernel's side of sockets and
@@ -237,6 +262,10 @@ def _client_thread(n: int, job: dict, signed_in: threading.Barrier, go, out: lis
         if mode == "bare":
             path, data, kind, words = "/", {}, "bare", None
             expected = 200
+        elif mode == "reference":  # the body of an idea's save, to a bare durable insert
+            kind, words = "reference", f"load test idea {submission_id}"
+            path, data = "/", {"csrf_token": "-", "text": words, "language": "en"}
+            expected = 200
         elif rng.random() < 0.5:
             kind = "idea"
             words = f"load test idea {submission_id}"
@@ -256,7 +285,7 @@ def _client_thread(n: int, job: dict, signed_in: threading.Barrier, go, out: lis
             answer = conn.getresponse()
             content = answer.read()
             status = answer.status
-            if mode == "engage" and status == 200 and b'"saved":true' not in content:
+            if mode != "bare" and status == 200 and b'"saved":true' not in content:
                 status = "not saved"
             if answer.will_close:
                 conn.close()
@@ -450,6 +479,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="engage's server processes (default: run.py's)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-bare", action="store_true", help="do not measure bare waitress")
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also measure Flask with one durable insert a request, served like engage"
+        " (benchmarks/reference_app.py)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary instance")
     parser.add_argument(
         "--pace",
@@ -495,6 +530,27 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(bare))
         ratio = engage["rps"] / bare["rps"] if bare["rps"] else 0.0
         print(f"\nengage / bare waitress throughput: {ratio:.1%}")
+
+    if args.reference:
+        from engage.serve import default_processes
+
+        port = free_port()
+        processes = args.server_processes or default_processes()
+        reference_server = start_reference(workdir, port, args.threads, processes,
+                                           workdir / "reference.log")
+        try:
+            reference = drive(f"http://127.0.0.1:{port}", "reference", args, None,
+                              reference_server.pid)
+        finally:
+            stop(reference_server)
+        lost, doubled = reference_saved(workdir / "reference.db", reference["acked"])
+        print(f"\nreference: Flask and one durable insert a request ({processes} processes):")
+        print(describe(reference))
+        print(f"  lost: {lost}, doubled: {doubled}")
+        if reference["rps"]:
+            print(f"\nengage / reference throughput: {engage['rps'] / reference['rps']:.1%}")
+        if not args.skip_bare and bare["rps"]:
+            print(f"reference / bare waitress throughput: {reference['rps'] / bare['rps']:.1%}")
 
     saved = check_saved(instance / "engage.db", engage["acked"])
     print(
