@@ -21,6 +21,7 @@ from sync_support import (
     make_app,
     make_hub,
     query,
+    require_sqlite3_shell,
     restored_from_backup,
     scalar,
     transport,
@@ -457,7 +458,6 @@ def test_demographic_counts_are_suppressed_under_the_threshold(pair):
 
 
 def test_csv_from_the_sqlite3_shell_and_from_python_hold_the_same_rows(pair, monkeypatch):
-    import shutil
 
     from engage.sync import exports
 
@@ -475,8 +475,8 @@ def test_csv_from_the_sqlite3_shell_and_from_python_hold_the_same_rows(pair, mon
 
     python_rows = rows("0")
     assert len(python_rows) > 10
-    if shutil.which("sqlite3"):
-        assert rows("1") == python_rows
+    require_sqlite3_shell()
+    assert rows("1") == python_rows
 
 
 def test_media_travel_by_content_hash_in_their_own_batches(pair, tmp_path):

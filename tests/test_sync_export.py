@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 import sqlite3
 import subprocess
 
 import pytest
-from sync_support import capture, context, enrol_laptop, make_hub, transport
+from sync_support import (
+    capture,
+    context,
+    enrol_laptop,
+    make_hub,
+    require_sqlite3_shell,
+    transport,
+)
 
 from engage.data import export
 from engage.db import connect, migrate
@@ -19,13 +25,16 @@ from engage.sync import exports, laptop
 
 
 def export_rows(database: str, table: str, monkeypatch, shell: str, **options) -> list[dict]:
+    if shell == "1":
+        require_sqlite3_shell()
     monkeypatch.setenv("ENGAGE_EXPORT_SHELL", shell)
     text = b"".join(c if isinstance(c, bytes) else c.encode() for c in
                     exports.stream(database, table, "csv", **options)).decode()
     return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
-PATHS = ["0"] + (["1"] if shutil.which("sqlite3") else [])
+#: Python's own CSV writer, and the sqlite3 shell's (where it is installed).
+PATHS = ["0", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +103,8 @@ def test_hub_exports_latest_revisions_unless_all_are_asked_for(hub_of_two, monke
 
 
 def export_bytes(database: str, table: str, monkeypatch, shell: str, **options) -> bytes:
+    if shell == "1":
+        require_sqlite3_shell()
     monkeypatch.setenv("ENGAGE_EXPORT_SHELL", shell)
     return b"".join(c if isinstance(c, bytes) else c.encode() for c in
                     exports.stream(database, table, "csv", **options))
@@ -159,7 +170,7 @@ def test_csv_is_byte_for_byte_what_the_csv_module_writes(awkward, monkeypatch, c
         expected = reference_csv(db.execute(sql).fetchall(), names)
         line = export.line_sql(names, "from t order by rowid")
         if shell == "1":
-            pieces = exports.shell_lines(shutil.which("sqlite3"), str(awkward), line)
+            pieces = exports.shell_lines(require_sqlite3_shell(), str(awkward), line)
         else:
             pieces = exports.python_lines(db, line)
         written = exports.header(names) + b"".join(exports.csv_lines(pieces, columns))
@@ -168,9 +179,9 @@ def test_csv_is_byte_for_byte_what_the_csv_module_writes(awkward, monkeypatch, c
     assert written == expected
 
 
-@pytest.mark.skipif(not shutil.which("sqlite3"), reason="no sqlite3 shell")
 def test_csv_reads_back_as_the_sqlite3_shell_writes_it(awkward, monkeypatch):
     """The shell quotes more (spaces, any non-ASCII), but the values read back the same."""
+    sqlite3_shell = require_sqlite3_shell()
     monkeypatch.setenv("ENGAGE_EXPORT_SHELL", "0")
     names = [f"c{n}" for n in range(5)]
     db = connect(awkward)
@@ -179,7 +190,7 @@ def test_csv_reads_back_as_the_sqlite3_shell_writes_it(awkward, monkeypatch):
             exports.python_lines(db, export.line_sql(names, "from t order by rowid")), 5))
     finally:
         db.close()
-    shell = subprocess.run([shutil.which("sqlite3"), "-csv", "-header", str(awkward),
+    shell = subprocess.run([sqlite3_shell, "-csv", "-header", str(awkward),
                             "select * from t order by rowid"], capture_output=True,
                            check=True).stdout
     assert ours != shell
