@@ -7,6 +7,7 @@ import json
 from flask import (
     Blueprint,
     Response,
+    current_app,
     flash,
     g,
     redirect,
@@ -22,6 +23,7 @@ from .data import contributions, conversations, participants, workshops
 from .forms import show_error
 from .i18n import CONTENT_LANGUAGES, locale_display_name
 from .security import login_required, sees_demographics
+from .sync.laptop import restored_found_at
 from .turns import one_at_a_time
 from .validation import InvalidInput
 
@@ -44,7 +46,8 @@ def _helpers():
 @login_required
 def workshop_list():
     return render_template(
-        "facilitator/workshops.html", workshops=workshops.list_workshops_for(g.user)
+        "facilitator/workshops.html", workshops=workshops.list_workshops_for(g.user),
+        restored_found_at=None if current_app.config.get("HUB") else restored_found_at(),
     )
 
 

@@ -722,3 +722,11 @@ def m0012_owned_rows_updated_at(db: Database) -> None:
         db.execute(f"update {table} set updated_at = {since}")
         for _, sql in triggers:
             db.execute(sql)
+
+
+@migrations(name="0013_restored_from_backup")
+def m0013_restored_from_backup(db: Database) -> None:
+    """When sync found this laptop restored from a backup (the hub holds work the laptop
+    sent and no longer has), so its pages can say so until a coordinator has read it:
+    work entered again would be counted twice on the hub."""
+    db.execute("alter table sync_state add column restored_found_at text")

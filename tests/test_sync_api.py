@@ -670,6 +670,58 @@ def test_a_receipt_from_a_hub_that_holds_more_than_the_laptop_sent_numbers_on_fr
     assert scalar(hub_app, "select held_seq from devices") > held
 
 
+def test_a_restore_is_caught_up_with_once_not_again_at_each_contact(pair):
+    """Once the laptop has numbered on from what the hub holds, the same hub's word is no
+    news: taken again (a second receipt, a push with nothing new), nothing is queued."""
+    hub_app, lap = pair
+    restored, _ = restored_from_backup(hub_app, lap)
+    with hub_app.app_context():
+        receipt = hub.receipt(scalar(hub_app, "select id from devices"))
+    with context(restored) as db:
+        laptop.take_receipt(receipt)
+        queued = changelog.last_seq(db)
+        laptop.take_receipt(receipt)
+        assert changelog.last_seq(db) == queued
+
+
+RESTORED = "This laptop was restored from a backup"
+
+
+@pytest.mark.parametrize("how", ["network", "receipt"])
+def test_a_restored_laptop_says_its_lost_work_is_safe_on_the_hub_until_it_is_read(pair, how):
+    """Work the restore took off the laptop is on the hub already; entered again it would
+    count twice. So once sync finds the restore, the laptop's pages say so, to everyone
+    signed in, until a coordinator or admin has read it."""
+    hub_app, lap = pair
+    with context(lap):
+        laptop.push(transport=transport(hub_app))  # an ordinary push says nothing
+    assert RESTORED not in sign_in(lap.test_client(), "fay").get("/sync/").get_data(as_text=True)
+    restored, _ = restored_from_backup(hub_app, lap)
+    make_user(restored, "fred", "facilitator")
+    fred, fay = sign_in(restored.test_client(), "fred"), sign_in(restored.test_client(), "fay")
+    assert RESTORED not in fred.get("/workshops/").get_data(as_text=True)
+    with hub_app.app_context():
+        receipt = hub.receipt(scalar(hub_app, "select id from devices"))
+    with context(restored):
+        if how == "network":
+            laptop.push(transport=transport(hub_app))
+        else:
+            laptop.take_receipt(receipt)
+    for page in ("/workshops/", "/sync/"):
+        shown = fred.get(page).get_data(as_text=True)
+        assert RESTORED in shown and "Do not enter it again" in shown, page
+        assert "I have read this" not in shown, page
+    assert fred.post("/sync/restored/read").status_code == 403
+    assert RESTORED in fred.get("/workshops/").get_data(as_text=True)
+    assert "I have read this" in fay.get("/sync/").get_data(as_text=True)
+    assert fay.post("/sync/restored/read").status_code == 303
+    assert "still on the hub" in fay.followed and RESTORED not in fay.followed
+    assert RESTORED not in fred.get("/workshops/").get_data(as_text=True)
+    with context(restored):
+        laptop.push(transport=transport(hub_app))  # caught up: nothing more to say
+    assert RESTORED not in fred.get("/workshops/").get_data(as_text=True)
+
+
 def test_catching_up_with_an_empty_log_numbers_on_from_the_hub(pair):
     """A log that never numbered a change has nothing in sqlite_sequence to raise."""
     _, lap = pair

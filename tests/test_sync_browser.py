@@ -80,3 +80,33 @@ def test_a_laptop_enrols_and_sends_by_keyboard(browser, sites):
             "Nothing was waiting" in page.content())
     finally:
         context.close()
+
+
+def test_the_restore_notice_passes_axe_and_is_read_by_keyboard(browser, sites):
+    """Shown where facilitators start (their workshops) and on the Sync page, in both
+    directions; an admin dismisses it with the keyboard alone."""
+    _, laptop, _ = sites
+    with laptop.db() as db:
+        db.execute("update sync_state set restored_found_at = '2026-11-23T09:30:00+00:00'")
+    db.close()
+    for locale in ("en", "ar"):
+        context = signed_in_context(browser, laptop, "ada", locale=locale)
+        page = context.new_page()
+        try:
+            for url in ("/workshops/", "/sync/"):
+                page.goto(laptop.url + url)
+                assert page.locator("#restored-heading").is_visible(), url
+                check_accessibility(page, f"restore notice on {url} ({locale})")
+        finally:
+            context.close()
+    context = signed_in_context(browser, laptop, "ada")
+    page = context.new_page()
+    try:
+        page.goto(laptop.url + "/workshops/")
+        page.focus("text=I have read this")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert "The notice is gone" in page.content()
+        assert page.locator("#restored-heading").count() == 0
+    finally:
+        context.close()

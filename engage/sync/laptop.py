@@ -45,7 +45,22 @@ def status() -> dict:
         "failures": state["failures"],
         "next_attempt_at": state["next_attempt_at"],
         "pulled_at": state["pulled_at"],
+        "restored_found_at": state["restored_found_at"],
     }
+
+
+def restored_found_at() -> str | None:
+    """When sync found this laptop restored from a backup, until a coordinator has read
+    the notice (None: nothing to say)."""
+    row = get_db().execute("select restored_found_at from sync_state where id = 1").fetchone()
+    return row[0] if row else None
+
+
+def restore_notice_read() -> None:
+    """A coordinator has read that this laptop was restored: the notice goes."""
+    db = get_db()
+    with db.atomic():
+        db.execute("update sync_state set restored_found_at = null where id = 1")
 
 
 def _enrolled_state() -> dict:
@@ -183,7 +198,8 @@ def _catch_up(db, held: int) -> None:
     and what it has recorded since carries numbers the hub thinks it has (it takes only
     changes after what it holds, so those would never reach it). So number on from the
     hub's, and queue again everything since the last acknowledgement this laptop knew:
-    the hub takes once what it already has."""
+    the hub takes once what it already has. Its pages then say that the work it lost is
+    safe on the hub, so nobody enters it again (it would count twice)."""
     state = changelog.state(db)
     if held <= state["sent_seq"]:
         return
@@ -198,6 +214,11 @@ def _catch_up(db, held: int) -> None:
             " order by seq",
             [state["acked_seq"]],
         )
+        # What the hub holds is now accounted for: only a hub holding more than that
+        # again is another restore (before, a restore found by a receipt, or with
+        # nothing new to send, was found again at each contact, and queued again).
+        db.execute("update sync_state set sent_seq = max(sent_seq, ?), restored_found_at = ?"
+                   " where id = 1", [held, utc_now()])
 
 
 def pull(**client_options) -> dict:

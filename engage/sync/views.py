@@ -155,6 +155,15 @@ def enrol():
     return redirect(url_for("sync.page"), 303)
 
 
+@laptop_bp.route("/restored/read", methods=["POST"])
+@roles_required(*STAFF)
+def restore_notice_read():
+    laptop.restore_notice_read()
+    flash(_("The notice is gone. Work this laptop lost to the restore is still on the hub."),
+          "success")
+    return redirect(url_for("sync.page"), 303)
+
+
 @laptop_bp.route("/receipt", methods=["POST"])
 @login_required
 def receipt():
