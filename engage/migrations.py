@@ -730,3 +730,11 @@ def m0013_restored_from_backup(db: Database) -> None:
     sent and no longer has), so its pages can say so until a coordinator has read it:
     work entered again would be counted twice on the hub."""
     db.execute("alter table sync_state add column restored_found_at text")
+
+
+@migrations(name="0014_recovery_from_the_hub")
+def m0014_recovery_from_the_hub(db: Database) -> None:
+    """Where a restored laptop has got to in bringing back, from the hub, the records it
+    had sent before the restore (engage/sync/recovery.py): JSON ``{"after": ...}`` while
+    there is more to bring back, null when there is nothing to."""
+    db.execute("alter table sync_state add column recovery text")

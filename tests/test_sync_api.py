@@ -670,6 +670,123 @@ def test_a_receipt_from_a_hub_that_holds_more_than_the_laptop_sent_numbers_on_fr
     assert scalar(hub_app, "select held_seq from devices") > held
 
 
+LOST = {"workshops": "id", "participants": "revision_id", "contributions": "revision_id",
+        "exposures": "id", "workshop_facilitators": "workshop_id || user_id"}
+
+
+def _keys(app, table):
+    return {r["k"] for r in query(app, f"select {LOST[table]} as k from {table}")}
+
+
+def test_a_restored_laptop_gets_back_from_the_hub_the_records_it_had_sent(pair):
+    """What the laptop recorded and sent after its backup was taken comes back at its
+    first push after the restore, just as the hub holds it, once; none of it is queued
+    to be sent again, and the facilitator sees it where it was."""
+    hub_app, lap = pair
+    restored, _ = restored_from_backup(hub_app, lap)
+    lost = {table: _keys(lap, table) - _keys(restored, table) for table in LOST}
+    assert all(lost.values())
+    with context(restored):
+        sent = laptop.push(transport=transport(hub_app))
+        assert laptop.status()["waiting_total"] == 0
+    assert sum(sent["recovered"].values()) == sum(len(k) for k in lost.values())
+    for table in LOST:
+        assert _keys(restored, table) == _keys(lap, table), table
+    columns = "revision_id, id, revision, replaces, kind, text, vote, device_id, created_at"
+    assert query(restored, f"select {columns} from contributions order by revision_id") == (
+        query(lap, f"select {columns} from contributions order by revision_id"))
+    with context(restored):
+        again = laptop.push(transport=transport(hub_app))
+        assert again["recovered"] == {} and again["batches"] == 0
+    workshop = scalar(lap, "select id from workshops order by created_at desc limit 1")
+    page = sign_in(restored.test_client(), "fay").get(f"/workshops/{workshop}")
+    assert page.status_code == 200
+
+
+def test_accounts_made_after_the_backup_come_back_unable_to_sign_in(pair):
+    hub_app, lap = pair
+    instance = Path(lap.instance_path)
+    backup = copy_instance(instance, instance.with_name("backup"))
+    make_user(lap, "nia", "facilitator")
+    with context(lap):
+        laptop.push(transport=transport(hub_app))
+    restored = make_app(backup)
+    with context(restored):
+        laptop.push(transport=transport(hub_app))
+    nia = query(restored, "select active, password_hash from users where username = 'nia'")
+    assert nia == [{"active": 0, "password_hash": ""}]
+    client = restored.test_client()
+    client.get("/login")
+    assert client.post("/login", data={"username": "nia", "password": PASSWORD}).status_code != 302
+
+
+def test_a_recovery_cut_short_goes_on_from_its_last_page(pair, monkeypatch):
+    from engage.sync import recovery
+
+    monkeypatch.setattr(recovery, "PAGE_ROWS", 3)
+    hub_app, lap = pair
+    restored, _ = restored_from_backup(hub_app, lap)
+    send, pages = transport(hub_app), []
+
+    def cut_after_two_pages(method, url, body, headers):
+        if url.endswith("/sync/recover"):
+            pages.append(url)
+            if len(pages) == 3:
+                return 503, b'{"error": "busy", "message": "busy"}'
+        return send(method, url, body, headers)
+
+    lost = sum(len(_keys(lap, table) - _keys(restored, table)) for table in LOST)
+    with context(restored) as db:
+        first = laptop.push(transport=cut_after_two_pages, attempts=1)
+        assert laptop.status()["waiting_total"] == 0  # what it had to send is sent
+        assert changelog.state(db)["recovery"]  # and the recovery waits for the next push
+    assert len(pages) == 3 and 0 < sum(first["recovered"].values()) < lost
+    with context(restored) as db:
+        rest = laptop.push(transport=send)
+        assert changelog.state(db)["recovery"] is None
+    assert sum(first["recovered"].values()) + sum(rest["recovered"].values()) == lost
+    for table in LOST:
+        assert _keys(restored, table) == _keys(lap, table), table
+
+
+def test_only_the_laptop_itself_can_ask_for_its_records_and_only_it_can_read_them(pair):
+    """A token alone is not enough (the records hold demographic answers); the answer
+    is sealed to a key made for the request, holds only the asking laptop's rows, and
+    is no use to anyone who copies it."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from engage.sync import recovery
+
+    hub_app, lap = pair
+    other = enrol_laptop(Path(lap.instance_path).with_name("other"), hub_app, "Other laptop")
+    capture(other, participants=1, seed=9)
+    for app in (lap, other):
+        with context(app):
+            laptop.push(transport=transport(hub_app))
+    with context(lap) as db:
+        state = changelog.state(db)
+        key, hub = laptop._sealing(state)
+    client = hub_app.test_client()
+    headers = {"Authorization": f"Bearer {state['token']}"}
+    body, answer_key = recovery.ask(state, key, None)
+    forged, _ = recovery.ask(state, Ed25519PrivateKey.generate(), None)
+    assert client.post("/api/v1/sync/recover", json=forged, headers=headers).status_code == 403
+    unsigned = {"request": body["request"], "signature": ""}
+    assert client.post("/api/v1/sync/recover", json=unsigned, headers=headers).status_code == 403
+    assert client.post("/api/v1/sync/recover", json=body).status_code == 401
+    answer = client.post("/api/v1/sync/recover", json=body, headers=headers)
+    assert answer.status_code == 200
+    code = scalar(lap, "select code from participants limit 1")
+    assert code.encode() not in answer.data
+    sections, following = recovery.open_page(answer.get_json(), state, hub, answer_key, None)
+    assert following is None
+    here = scalar(lap, "select id from device")
+    rows = [dict(zip(s["columns"], r, strict=True)) for s in sections for r in s["rows"]]
+    assert rows and all(r.get("device_id", here) == here for r in rows)
+    with pytest.raises(recovery.RecoveryRefused):  # the key of another request
+        recovery.open_page(answer.get_json(), state, hub, recovery.ask(state, key, None)[1], None)
+
+
 def test_a_restore_is_caught_up_with_once_not_again_at_each_contact(pair):
     """Once the laptop has numbered on from what the hub holds, the same hub's word is no
     news: taken again (a second receipt, a push with nothing new), nothing is queued."""

@@ -8,6 +8,7 @@ cookies are used) and exists only on a hub: on a laptop every address here is 40
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -122,6 +123,18 @@ def batches():
         return _error(415, "unsupported-media-type", _l("Send the sealed batch as binary."))
     result = hub.receive_network(request.get_data(cache=False), device)
     return jsonify(result), 200
+
+
+@bp.post("/sync/recover")
+def recover():
+    """A page of the records this laptop made, for a laptop restored from a backup."""
+    device = _device()
+    if device is None:
+        return _unauthorised()
+    data = request.get_json(silent=True)
+    frame = hub.recovery_page(device, data if isinstance(data, dict) else {})
+    hub.heard_from(device["id"])
+    return jsonify({"frame": base64.b64encode(frame).decode("ascii")})
 
 
 @bp.get("/sync/conversations")

@@ -70,8 +70,11 @@ def push_cmd(attempts, batch_size, as_json):
         sent = laptop.push(attempts=attempts, max_changes=batch_size)
     except (InvalidInput, HubError) as error:
         _fail(error)
+    recovered = sum(sent["recovered"].values())
     _echo(as_json, sent, f"Sent {sent['batches']} batches; the hub holds up to change "
-                         f"{sent['held_seq']}.")
+                         f"{sent['held_seq']}." + (
+                             f" Brought back {recovered} records this laptop had sent before"
+                             " it was restored from a backup." if recovered else ""))
 
 
 @sync_cli.command("pull")

@@ -141,6 +141,14 @@ def seal(
     return signed + device_key.sign(signed)
 
 
+def verify_signature(public: bytes, data: bytes, signature: bytes) -> None:
+    """Refuse ``data`` unless ``signature`` is the Ed25519 signature of ``public``'s key."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(signature, data)
+    except (InvalidSignature, ValueError):
+        raise Refused("bad-signature", "not signed by the laptop it names") from None
+
+
 @dataclass
 class Frame:
     """A frame read from bytes: its header, checked signature aside, still encrypted."""
@@ -155,10 +163,7 @@ class Frame:
         return hashlib.sha256(self.signed + self.signature).hexdigest()
 
     def verify(self, device_public: bytes) -> None:
-        try:
-            Ed25519PublicKey.from_public_bytes(device_public).verify(self.signature, self.signed)
-        except (InvalidSignature, ValueError):
-            raise Refused("bad-signature", "not signed by the laptop it names") from None
+        verify_signature(device_public, self.signed, self.signature)
 
     def open(self, hub_x25519: X25519PrivateKey) -> bytes:
         """The payload; the caller has verified the signature first."""

@@ -243,6 +243,18 @@ def receive_file(path: Path, received_by: str | None = None) -> dict:
     return summary
 
 
+def recovery_page(device: dict, data: dict) -> bytes:
+    """The next page of the records ``device`` made, for a laptop restored from a backup
+    (engage/sync/recovery.py): only for a request signed by the laptop's own key, and
+    sealed so that only the laptop that asked can read it."""
+    from . import recovery
+
+    request = recovery.signed_request(data.get("request"), str(data.get("signature") or ""),
+                                      device)
+    _, ed, hub = our_keys()
+    return recovery.sealed_page(get_db(), device, request, ed, hub.key_id)
+
+
 def receipt(device_id: str) -> bytes:
     """A signed note of what the hub holds from a laptop, to take back on the USB stick."""
     rows = list(get_db().query("select id, held_seq from devices where id = ?", [device_id]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,9 +15,9 @@ from flask_babel import lazy_gettext as _l
 from ..db import device_id as record_device_id
 from ..db import get_db, new_id, utc_now
 from ..validation import InvalidInput
-from . import changelog, envelope, keys
+from . import changelog, envelope, keys, recovery
 from .client import HubClient, HubError
-from .hub import open_enrolment_file
+from .hub import open_enrolment_file, references_checked_by_batch
 from .tables import changed_before
 
 
@@ -190,7 +191,43 @@ def push(*, max_changes: int = changelog.MAX_CHANGES, **client_options) -> dict:
     except HubError as error:
         _failed(error, client)
         raise
-    return {**sent, "held_seq": held, "waits": client.waits}
+    recovered = _recover(client, state, key, hub) if changelog.state(db)["recovery"] else {}
+    return {**sent, "held_seq": held, "waits": client.waits, "recovered": recovered}
+
+
+def _recover(client: HubClient, state: dict, key, hub: envelope.HubPublic) -> dict[str, int]:
+    """Bring back from the hub, page by page, the records this laptop made that a restore
+    took off it (engage/sync/recovery.py); the conversations they belong to first. What
+    stops it (the network, an answer that cannot be checked) is logged, and the next
+    push goes on from the last page applied: everything sent is already on the hub."""
+    db = get_db()
+    here = record_device_id()
+    recovered: dict[str, int] = {}
+    try:
+        _pull(client)
+        place = json.loads(changelog.state(db)["recovery"] or "null")
+        while place is not None:
+            after = place.get("after")
+            body, answer_key = recovery.ask(state, key, after)
+            answer = client.post_json("/api/v1/sync/recover", body)
+            sections, following = recovery.open_page(answer, state, hub, answer_key, after)
+            place = None if following is None else {"after": following}
+            with references_checked_by_batch(db), db.atomic():
+                for table, n in recovery.apply_page(db, sections, here).items():
+                    recovered[table] = recovered.get(table, 0) + n
+                db.execute("update sync_state set recovery = ? where id = 1",
+                           [None if place is None else json.dumps(place)])
+    except (HubError, recovery.RecoveryRefused, sqlite3.Error, ValueError, KeyError,
+            TypeError) as error:
+        # Sending is done and every page applied is whole: nothing is lost by stopping.
+        current_app.logger.warning("bringing back this laptop's records from the hub"
+                                   " stopped, to go on at the next push: %r", error)
+        return recovered
+    broken = db.execute("pragma foreign_key_check").fetchall()
+    if broken:
+        current_app.logger.warning("records brought back from the hub refer to %d rows this"
+                                   " laptop lacks: %s", len(broken), broken[:5])
+    return recovered
 
 
 def _catch_up(db, held: int) -> None:
@@ -217,8 +254,8 @@ def _catch_up(db, held: int) -> None:
         # What the hub holds is now accounted for: only a hub holding more than that
         # again is another restore (before, a restore found by a receipt, or with
         # nothing new to send, was found again at each contact, and queued again).
-        db.execute("update sync_state set sent_seq = max(sent_seq, ?), restored_found_at = ?"
-                   " where id = 1", [held, utc_now()])
+        db.execute("update sync_state set sent_seq = max(sent_seq, ?), restored_found_at = ?,"
+                   " recovery = ? where id = 1", [held, utc_now(), json.dumps({"after": None})])
 
 
 def pull(**client_options) -> dict:
@@ -232,10 +269,14 @@ def pull(**client_options) -> dict:
     state = _enrolled_state()
     client = client_for(state, **client_options)
     try:
-        snapshot = client.get("/api/v1/sync/conversations")
+        return _pull(client)
     except HubError as error:
         _failed(error, client)
         raise
+
+
+def _pull(client: HubClient) -> dict:
+    snapshot = client.get("/api/v1/sync/conversations")
     here = record_device_id()
     db = get_db()
     counts = {"conversations": 0, "prompts": 0, "ideas": 0}

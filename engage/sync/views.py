@@ -93,6 +93,12 @@ def push():
         else:
             flash(_("Nothing was waiting: the hub already has everything from this laptop."),
                   "success")
+        recovered = sum(sent.get("recovered", {}).values())
+        if recovered:
+            flash(ngettext("Brought back from the hub %(num)d record this laptop had sent"
+                           " before it was restored.",
+                           "Brought back from the hub %(num)d records this laptop had sent"
+                           " before it was restored.", recovered), "success")
     return redirect(url_for("sync.page"), 303)
 
 
