@@ -186,3 +186,25 @@ def test_the_browser_locale_is_the_one_werkzeug_would_choose(app, header):
         expected = request.accept_languages.best_match(SUPPORTED_LOCALES) or "en"
         assert select_locale() == expected
         assert browser_locale(header) == expected
+
+
+def test_arabic_counts_take_the_form_their_number_needs():
+    """Arabic counts 11 to 99 with the accusative singular (12 مشاركًا) and 100 to 102
+    with the plain one (100 مشارك). The catalog's plural rule, as Babel writes it,
+    puts 11 to 99 in the last form: a form with the accusative's tanween is the one
+    11 and 99 must get, wherever a message has one."""
+    from babel.messages.mofile import read_mo
+
+    with (TRANSLATIONS_DIR / "ar" / "LC_MESSAGES" / "messages.mo").open("rb") as handle:
+        catalog = read_mo(handle)
+    translations = Translations.load(TRANSLATIONS_DIR, ["ar"])
+    checked = 0
+    for message in catalog:
+        if not message.pluralizable or not any("ًا" in f for f in message.string):
+            continue
+        for n in (11, 99, 111):
+            assert "ًا" in translations.ngettext(*message.id, n), (message.id[0], n)
+        for n in (100, 102):
+            assert "ًا" not in translations.ngettext(*message.id, n), (message.id[0], n)
+        checked += 1
+    assert checked >= 10
