@@ -52,8 +52,8 @@ def signed_request(request: dict, signature_b64: str, device: dict) -> dict:
     if not isinstance(request, dict) or request.get("device_id") != device["id"]:
         raise Refused("bad-signature", "the request names a different laptop from its token")
     try:
-        frame_key = envelope.unb64(device["public_key"])
-        envelope.verify_signature(frame_key, envelope.canonical(request),
+        laptop_key = envelope.unb64(device["public_key"])
+        envelope.verify_signature(laptop_key, envelope.canonical(request),
                                   envelope.unb64(signature_b64 or ""))
     except (ValueError, Refused):
         raise Refused("bad-signature", "the request is not signed by this laptop") from None
