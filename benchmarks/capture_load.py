@@ -95,27 +95,26 @@ def start_engage(instance: Path, port: int, threads: int, log: Path,
     return server_support.start(instance, port, log, *options)
 
 
-def start_bare(workdir: Path, port: int, threads: int, log: Path) -> subprocess.Popen:
-    script = workdir / "bare_app.py"
-    script.write_text(BARE_APP, encoding="utf-8")
+def _start_script(script: Path, port: int, *args, workdir: Path, log: Path) -> subprocess.Popen:
+    """``python SCRIPT PORT ARGS...`` in ``workdir``, once it answers on ``port``."""
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, str(script), str(port), str(threads)],
+        proc = subprocess.Popen([sys.executable, str(script), str(port), *map(str, args)],
                                 cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
     wait_until_serving(proc, f"http://127.0.0.1:{port}", log)
     return proc
 
 
+def start_bare(workdir: Path, port: int, threads: int, log: Path) -> subprocess.Popen:
+    script = workdir / "bare_app.py"
+    script.write_text(BARE_APP, encoding="utf-8")
+    return _start_script(script, port, threads, workdir=workdir, log=log)
+
+
 def start_reference(workdir: Path, port: int, threads: int, processes: int,
                     log: Path) -> subprocess.Popen:
     """benchmarks/reference_app.py: Flask and one durable insert a request."""
-    script = Path(__file__).resolve().parent / "reference_app.py"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(script), str(port), str(threads), str(processes),
-             str(workdir / "reference.db")],
-            cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
-    wait_until_serving(proc, f"http://127.0.0.1:{port}", log)
-    return proc
+    return _start_script(Path(__file__).resolve().parent / "reference_app.py", port, threads,
+                         processes, workdir / "reference.db", workdir=workdir, log=log)
 
 
 def reference_saved(db_path: Path, acked: list) -> tuple[int, int]:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import multiprocessing.connection
-import os
 import socket
 import sqlite3
 import sys
@@ -27,19 +25,14 @@ from pathlib import Path
 from flask import Flask, Response, request
 from waitress.server import create_server
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the engage beside it
+from engage.serve import _exit_with_parent  # noqa: E402 - ends with the process that started it
+from engage.walsync import flush_file  # noqa: E402 - the log flushed as engage flushes it
+
 SCHEMA = (
     "create table if not exists saves (id text primary key, submission_id text unique,"
     " text text, created_at text not null)"
 )
-
-
-def flush_log(database: str) -> None:
-    """The log's data on the disk: fdatasync where there is one, as engage does."""
-    fd = os.open(database + "-wal", os.O_RDWR | getattr(os, "O_BINARY", 0))
-    try:
-        getattr(os, "fdatasync", os.fsync)(fd)
-    finally:
-        os.close(fd)
 
 
 def make_app(database: str) -> Flask:
@@ -73,19 +66,11 @@ def make_app(database: str) -> Flask:
         except BaseException:
             conn.execute("rollback")
             raise
-        flush_log(database)
+        flush_file(Path(database + "-wal"))
         return Response(json.dumps({"saved": True}, separators=(",", ":")),
                         mimetype="application/json")
 
     return app
-
-
-def _exit_with_parent() -> None:
-    """A worker ends as soon as the process that started it has gone, however it ended."""
-    parent = mp.parent_process()
-    if parent is not None:
-        threading.Thread(target=lambda: (mp.connection.wait([parent.sentinel]), os._exit(0)),
-                         daemon=True).start()
 
 
 def serve(sock: socket.socket, threads: int, database: str) -> None:
@@ -113,5 +98,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     main(sys.argv[1:])

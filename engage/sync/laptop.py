@@ -191,8 +191,8 @@ def push(*, max_changes: int = changelog.MAX_CHANGES, **client_options) -> dict:
     except HubError as error:
         _failed(error, client)
         raise
-    recovered = _recover(client, state, key, hub) if changelog.state(db)["recovery"] else {}
-    return {**sent, "held_seq": held, "waits": client.waits, "recovered": recovered}
+    return {**sent, "held_seq": held, "waits": client.waits,
+            "recovered": _recover(client, state, key, hub)}
 
 
 def _recover(client: HubClient, state: dict, key, hub: envelope.HubPublic) -> dict[str, int]:
@@ -201,11 +201,13 @@ def _recover(client: HubClient, state: dict, key, hub: envelope.HubPublic) -> di
     stops it (the network, an answer that cannot be checked) is logged, and the next
     push goes on from the last page applied: everything sent is already on the hub."""
     db = get_db()
+    place = json.loads(changelog.state(db)["recovery"] or "null")
+    if place is None:
+        return {}  # not restored, or everything is back
     here = record_device_id()
     recovered: dict[str, int] = {}
     try:
         _pull(client)
-        place = json.loads(changelog.state(db)["recovery"] or "null")
         while place is not None:
             after = place.get("after")
             body, answer_key = recovery.ask(state, key, after)
